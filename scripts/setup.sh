@@ -17,8 +17,9 @@ ln -sfn "$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__
 echo "== building graft (release)"
 cargo build --release --quiet
 
+cached=$(./target/release/graft weights list)
 for backbone in inception-v3 efficientnet-lite0 efficientnet-lite1 efficientnet-lite2; do
-    if ! ./target/release/graft weights list | grep -q "^$backbone .*cached at"; then
+    if ! grep -q "^$backbone .*cached at" <<< "$cached"; then
         echo "== fetching weights: $backbone"
         ./target/release/graft weights fetch "$backbone"
     fi

@@ -1,5 +1,7 @@
 //! The command line: argument definitions and dispatch to the library.
 mod embed;
+mod eval;
+mod train;
 mod weights;
 
 use crate::engine;
@@ -31,6 +33,12 @@ pub enum Command {
     Weights(weights::WeightsCommand),
     /// Write one feature vector per image (global average pool of the backbone).
     Embed(embed::EmbedArgs),
+    /// Train a classifier on labelled image folders.
+    Train(train::TrainArgs),
+    /// Score a trained run on a labelled folder.
+    Eval(eval::EvalArgs),
+    /// Classify images with a trained run.
+    Predict(eval::PredictArgs),
 }
 
 /// The backbone argument shared by commands.
@@ -49,5 +57,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
         Command::Embed(args) => embed::run(args, engine::parse_device(&cli.device)?),
+        Command::Train(args) => train::run(args, engine::parse_device(&cli.device)?),
+        Command::Eval(args) => eval::run(args, engine::parse_device(&cli.device)?),
+        Command::Predict(args) => eval::run_predict(args, engine::parse_device(&cli.device)?),
     }
 }

@@ -1,6 +1,7 @@
 //! Pretrained backbones as sequences of named blocks, so that later stages can freeze, cut and
 //! cache at any block. Features are a global average pool over the last block, so any input
 //! size the network accepts works (not only the weight file's fixed 8x8 pool).
+pub mod classifier;
 pub mod efficientnet_lite;
 pub mod inception_v3;
 pub mod layers;
@@ -146,6 +147,29 @@ impl Arch {
     }
 }
 
+/// The same NCHW tensor with NHWC strides ("channels last"): oneDNN's fast layout for convs on
+/// CPU (about 1.3x at 100 px, measured) and the tensor-core layout on GPUs. No copy when the
+/// tensor already has it.
+pub fn channels_last(t: &Tensor) -> Tensor {
+    if t.dim() != 4 {
+        return t.shallow_clone();
+    }
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Puts every conv kernel of `vs` in channels-last layout (values unchanged; files are written
+/// contiguous, so saved weights do not depend on it).
+pub fn use_channels_last(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            if v.dim() == 4 {
+                let cl = channels_last(&v);
+                v.set_data(&cl);
+            }
+        }
+    });
+}
+
 /// A pretrained CNN without its top: named blocks, then global average pooling.
 #[derive(Debug)]
 pub struct Backbone {
@@ -198,7 +222,7 @@ impl Backbone {
     /// Pixels (any numeric kind, 0..255, NCHW RGB) to the network's input range.
     pub fn normalize(&self, pixels: &Tensor) -> Tensor {
         let n = self.arch.normalization();
-        (pixels.to_kind(Kind::Float) - n.mean) / n.scale
+        channels_last(&((pixels.to_kind(Kind::Float) - n.mean) / n.scale))
     }
 
     /// Runs blocks `from..to` on `xs` (already normalized, or a cached block output).

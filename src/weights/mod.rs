@@ -76,8 +76,8 @@ pub fn read_weight_file(path: &Path, arch: Arch) -> Result<Vec<(String, Tensor)>
         .collect())
 }
 
-/// Checks that `tensors` match the variables of `vs` one to one by name and shape, then copies
-/// them in. Nothing is copied unless everything matches.
+/// Checks that `tensors` match the backbone variables of `vs` (all but a classifier head's) one
+/// to one by name and shape, then copies them in. Nothing is copied unless everything matches.
 pub fn apply(
     vs: &nn::VarStore,
     arch: Arch,
@@ -85,7 +85,12 @@ pub fn apply(
     tensors: &[(String, Tensor)],
     source: &Path,
 ) -> Result<()> {
-    let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let head = crate::models::classifier::HEAD_PREFIX;
+    let vars: BTreeMap<String, Tensor> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with(head))
+        .collect();
     let src = source.display();
     let mut seen = HashMap::new();
     let mut unexpected = Vec::new();
@@ -189,6 +194,7 @@ pub fn load_backbone(
     let backbone = Backbone::new(&vs.root(), arch, with_top);
     apply(&vs, arch, with_top, &tensors, &path)?;
     vs.set_device(device);
+    crate::models::use_channels_last(&vs);
     Ok((vs, backbone))
 }
 

@@ -1,7 +1,8 @@
 //! Minimal Python pickle virtual machine (protocols 2-5), just enough for PyTorch files.
 //!
-//! Values are plain owned trees: memo entries are snapshots (Python shares mutable objects,
-//! which never matters for the pickles PyTorch writes). A few torch globals are interpreted
+//! Values are plain owned trees: memo entries are snapshots taken at BINPUT (Python shares
+//! the object; PyTorch's pickles only re-read finished values such as strings, globals,
+//! storage ids and tensors, for which both agree). A few torch globals are interpreted
 //! during REDUCE (tensor rebuilds, OrderedDict, TorchScript list builders) so that callers
 //! see `Value::Tensor` / `Value::Dict` instead of opaque calls. Malformed input is always an
 //! `Err`: every read is bounds-checked, nesting depth and memo copying are bounded.
@@ -300,7 +301,7 @@ impl<'a> Vm<'a> {
         }
     }
     fn setitems_top(&mut self, items: Vec<Item>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of items"));
         }
         let top = self.top()?;

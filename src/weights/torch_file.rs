@@ -310,11 +310,15 @@ fn make_tensor(
     info: &StorageInfo,
     storage: &[u8],
 ) -> Result<RawTensor, TorchFileError> {
-    let storage = &storage[..info.nbytes.min(storage.len())];
-    let storage = match info.view {
-        Some((start, len)) => &storage[start..start + len], // bounds checked in storage_info
-        None => storage,
-    };
+    // Callers check the storage length; `get` keeps a mistake from panicking.
+    let (start, len) = info.view.unwrap_or((0, info.nbytes));
+    let storage = storage.get(start..start + len).ok_or_else(|| {
+        truncated(format!(
+            "storage '{}' is shorter than {} bytes",
+            info.key,
+            start + len
+        ))
+    })?;
     let dtype = match t.dtype.as_deref() {
         None => info.dtype,
         Some(Value::Global { module, name }) if module == "torch" => {
@@ -340,6 +344,11 @@ fn materialize(
     shape: &[usize],
     stride: &[usize],
 ) -> Result<Vec<u8>, String> {
+    if shape.len() != stride.len() {
+        return Err(format!(
+            "size {shape:?} and stride {stride:?} differ in length"
+        ));
+    }
     let numel = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -366,13 +375,19 @@ fn materialize(
     if contiguous {
         return Ok(storage[offset * es..(offset + numel) * es].to_vec());
     }
-    // Odometer over the index space; wrapping arithmetic is exact for every index we read.
+    // Odometer over the outer dims, tight loop over the last one (not empty: contiguous
+    // covers 0-d). Wrapping arithmetic is exact for every index we actually read.
+    let outer = shape.len() - 1;
+    let (n, s) = (shape[outer], stride[outer]);
     let mut out = Vec::with_capacity(numel * es);
-    let mut idx = vec![0usize; shape.len()];
+    let mut idx = vec![0usize; outer];
     let mut src = offset;
-    for _ in 0..numel {
-        out.extend_from_slice(&storage[src * es..(src + 1) * es]);
-        for d in (0..shape.len()).rev() {
+    for _ in 0..numel / n {
+        for i in 0..n {
+            let at = (src + i * s) * es;
+            out.extend_from_slice(&storage[at..at + es]);
+        }
+        for d in (0..outer).rev() {
             idx[d] += 1;
             src = src.wrapping_add(stride[d]);
             if idx[d] < shape[d] {
@@ -429,17 +444,25 @@ fn key_name(k: &Value) -> String {
 
 fn read_zip(file: File) -> Result<Vec<(String, RawTensor)>, TorchFileError> {
     use zip::result::ZipError;
+    const ARCHIVE: &str = "zip archive";
     let zip_err = |e: ZipError, what: &str| match e {
         ZipError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             truncated(format!("{what} ends early"))
         }
+        // zip 0.6 reports a CRC mismatch as a plain io::Error: damaged bytes, not an I/O failure.
+        ZipError::Io(e)
+            if e.kind() == std::io::ErrorKind::InvalidData
+                || e.to_string() == "Invalid checksum" =>
+        {
+            malformed(format!("{what} is corrupt ({e})"))
+        }
         ZipError::Io(e) => io_err(e),
         ZipError::FileNotFound => truncated(format!("zip entry '{what}' is missing")),
-        // Without its central directory (at the end) a zip cannot be opened: typically cut short.
-        e => truncated(format!("{what} is unreadable ({e})")),
+        // The central directory sits at the end: an archive that cannot be opened was cut short.
+        e if what == ARCHIVE => truncated(format!("{what} is unreadable ({e})")),
+        e => malformed(format!("{what} is unreadable ({e})")),
     };
-    let mut zip =
-        zip::ZipArchive::new(BufReader::new(file)).map_err(|e| zip_err(e, "zip archive"))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| zip_err(e, ARCHIVE))?;
     // One top folder of any name (`archive/`, `out_jit_module/`, ...) holds data.pkl.
     let pkl = zip
         .file_names()
@@ -458,13 +481,13 @@ fn read_zip(file: File) -> Result<Vec<(String, RawTensor)>, TorchFileError> {
         Ok(buf)
     };
     // Archives written on big-endian machines say so; storages are little-endian otherwise.
-    if let Ok(order) = read_entry(&format!("{prefix}byteorder")) {
-        if order != b"little" {
-            return Err(malformed(format!(
-                "byte order '{}' is not supported",
-                String::from_utf8_lossy(&order)
-            )));
-        }
+    if let Ok(order) = read_entry(&format!("{prefix}byteorder"))
+        && order != b"little"
+    {
+        return Err(malformed(format!(
+            "byte order '{}' is not supported",
+            String::from_utf8_lossy(&order)
+        )));
     }
     let (root, _) = load_pickle(&read_entry(&pkl)?, 0, &pkl)?;
     let mut found = Vec::new();
@@ -509,12 +532,11 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<(String, RawTensor)>, TorchFileError>
         )));
     }
     let (sys_info, p) = load_pickle(bytes, p, "sys_info pickle")?;
-    if let Value::Dict(d) = &sys_info {
-        if d.iter()
+    if let Value::Dict(d) = &sys_info
+        && d.iter()
             .any(|(k, v)| k.as_str() == Some("little_endian") && *v == Value::Bool(false))
-        {
-            return Err(malformed("big-endian files are not supported".into()));
-        }
+    {
+        return Err(malformed("big-endian files are not supported".into()));
     }
     let (root, p) = load_pickle(bytes, p, "main pickle")?;
     let (keys, mut p) = load_pickle(bytes, p, "storage key list pickle")?;
@@ -838,7 +860,7 @@ mod tests {
     fn conversions() {
         let f16 = [
             (0x0001, 5.960_464_5e-8),
-            (0x03ff, 6.097_555_2e-5),
+            (0x03ff, 6.097_555e-5),
             (0x0400, 6.103_515_6e-5),
             (0x3c00, 1.0),
             (0xc100, -2.5),

@@ -1,0 +1,89 @@
+use crate::evaluation::predict;
+use anyhow::Result;
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Run folder written by graft train.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Labelled folder (<Class>/*) or a dataset root with Test/<Class>/*.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Print all metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+pub fn run(a: EvalArgs, device: Device) -> Result<()> {
+    let workers = a
+        .workers
+        .unwrap_or_else(crate::data::loader::default_workers);
+    let m = predict::eval(&a.run, &a.data, device, workers)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    println!(
+        "accuracy {:.4}  loss {:.4}  images {}",
+        m.accuracy, m.loss, m.count
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "f1", "support"
+    );
+    for c in &m.per_class {
+        println!(
+            "{:<28} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+            c.class, c.precision, c.recall, c.f1, c.support
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Classes to show per image.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Image files or folders.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+pub fn run_predict(a: PredictArgs, device: Device) -> Result<()> {
+    let workers = a
+        .workers
+        .unwrap_or_else(crate::data::loader::default_workers);
+    let (preds, skipped) = predict::predict(&a.run, &a.images, a.top_k, device, workers)?;
+    for msg in &skipped {
+        eprintln!("graft: skipped {msg}");
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&preds)?);
+    } else {
+        for p in &preds {
+            println!("{}", p.path);
+            for t in &p.top {
+                println!("  {:<28} {:>7.2}%", t.class, 100.0 * t.probability);
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "graft: {} images predicted, {} skipped",
+            preds.len(),
+            skipped.len()
+        );
+    }
+    Ok(())
+}

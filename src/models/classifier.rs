@@ -1,0 +1,95 @@
+//! Backbone + classification head: global average pool -> Dense(hidden) ReLU [-> dropout] ->
+//! Dense(classes). Blocks before `trainable_from` are frozen: they run in inference mode without
+//! gradients, so their outputs can also be computed once and cached.
+use super::{Arch, Backbone, layers};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+use tch::nn::{self, Module};
+
+/// Variables of the head live under this prefix; everything else is the backbone.
+pub const HEAD_PREFIX: &str = "classifier.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeadConfig {
+    /// Units of the hidden dense layer (0: logits straight from the pooled features).
+    pub hidden: i64,
+    pub dropout: f64,
+}
+
+impl HeadConfig {
+    /// The seed's head: Dense 512 ReLU, no dropout.
+    pub fn seed() -> Self {
+        Self {
+            hidden: 512,
+            dropout: 0.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Classifier {
+    pub backbone: Backbone,
+    hidden: Option<nn::Linear>,
+    logits: nn::Linear,
+    dropout: f64,
+    /// Index of the first backbone block that trains (blocks.len(): the whole backbone is frozen).
+    pub trainable_from: usize,
+}
+
+impl Classifier {
+    pub fn new(root: &nn::Path, arch: Arch, classes: i64, head: HeadConfig) -> Self {
+        let backbone = Backbone::new(root, arch, false);
+        let p = root / "classifier";
+        let mut features = arch.feature_dim();
+        let hidden = (head.hidden > 0).then(|| {
+            let l = nn::linear(&p / "dense", features, head.hidden, Default::default());
+            features = head.hidden;
+            l
+        });
+        let logits = nn::linear(&p / "logits", features, classes, Default::default());
+        let trainable_from = 0;
+        Self {
+            backbone,
+            hidden,
+            logits,
+            dropout: head.dropout,
+            trainable_from,
+        }
+    }
+
+    /// Output of the frozen blocks, in inference mode and without gradients.
+    pub fn frozen_features(&self, pixels: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            self.backbone.forward_blocks(
+                &self.backbone.normalize(pixels),
+                0,
+                self.trainable_from,
+                false,
+            )
+        })
+    }
+
+    /// Logits from the frozen blocks' output (e.g. a cached one).
+    pub fn forward_from_frozen(&self, frozen: &Tensor, train: bool) -> Tensor {
+        let b = &self.backbone;
+        let x = b.forward_blocks(
+            &super::channels_last(frozen),
+            self.trainable_from,
+            b.blocks.len(),
+            train,
+        );
+        self.head(&layers::global_avg_pool(&x), train)
+    }
+
+    pub fn forward(&self, pixels: &Tensor, train: bool) -> Tensor {
+        self.forward_from_frozen(&self.frozen_features(pixels), train)
+    }
+
+    fn head(&self, features: &Tensor, train: bool) -> Tensor {
+        let x = match &self.hidden {
+            Some(dense) => dense.forward(features).relu().dropout(self.dropout, train),
+            None => features.shallow_clone(),
+        };
+        self.logits.forward(&x)
+    }
+}
