@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Runs graft's whole test suite (installing what it needs first).
+# Runs graft's whole test suite, installing what it needs first (libtorch, weights, and the
+# headless Chromium and Graphviz that the report tests use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! [ -x /usr/bin/chromium ] || ! command -v dot >/dev/null; then
+    echo "== installing chromium and graphviz (Debian packages)"
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium graphviz >/dev/null
+fi
 bash scripts/setup.sh
 cargo test --release

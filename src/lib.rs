@@ -6,6 +6,7 @@ pub mod engine;
 pub mod evaluation;
 pub mod models;
 pub mod progress;
+pub mod reports;
 pub mod tensor_io;
 pub mod training;
 pub mod weights;

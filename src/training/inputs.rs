@@ -149,36 +149,47 @@ impl Inputs {
         }
     }
 
-    /// Runs the frozen blocks once over `split` (no augmentation) and keeps their outputs.
+    /// Runs the frozen blocks once over `split` and keeps their outputs: the plain images, then
+    /// `copies` augmented renders of each (seeded, so a resumed run caches the same).
     pub fn cached(
         model: &Classifier,
         split: &Split,
         cfg: &TrainConfig,
         opts: &TrainOptions,
         name: &str,
+        copies: usize,
     ) -> Result<Self> {
         let order: Vec<usize> = (0..split.len()).collect();
-        let batches = stream(
-            split,
-            &order,
-            64,
-            cfg.size as u32,
-            Augment::none(),
-            opts.workers,
-            None,
+        let bar = crate::progress::bar(
+            (split.len() * (1 + copies)) as u64,
+            &format!("caching {name}"),
         );
-        let bar = crate::progress::bar(split.len() as u64, &format!("caching {name}"));
         let (mut kept, mut chunks) = (Vec::new(), Vec::new());
-        for b in batches {
-            for (_, msg) in &b.failures {
-                bar.suspend(|| report_skipped(msg));
+        for copy in 0..=copies {
+            let (augment, seeded) = if copy == 0 {
+                (Augment::none(), None)
+            } else {
+                (cfg.augment, Some((cfg.seed, 1_000_000 + copy as u64)))
+            };
+            for b in stream(
+                split,
+                &order,
+                64,
+                cfg.size as u32,
+                augment,
+                opts.workers,
+                seeded,
+            ) {
+                for (_, msg) in &b.failures {
+                    bar.suspend(|| report_skipped(msg));
+                }
+                if !b.indices.is_empty() {
+                    let feats = model.frozen_features(&b.pixels.to_device(opts.device));
+                    chunks.push(feats.to_kind(Kind::Half).to_device(Device::Cpu));
+                    kept.extend_from_slice(&b.indices);
+                }
+                bar.inc((b.indices.len() + b.failures.len()) as u64);
             }
-            if !b.indices.is_empty() {
-                let feats = model.frozen_features(&b.pixels.to_device(opts.device));
-                chunks.push(feats.to_kind(Kind::Half).to_device(Device::Cpu));
-                kept.extend_from_slice(&b.indices);
-            }
-            bar.inc((b.indices.len() + b.failures.len()) as u64);
         }
         bar.finish_and_clear();
         if chunks.is_empty() {

@@ -159,6 +159,7 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
     vs.set_device(opts.device);
     crate::models::use_channels_last(&vs);
     model.trainable_from = freeze_index(&model, &cfg.freeze)?;
+    model.batchnorm_train = cfg.batchnorm_train;
     let trainable = trainable_variables(&vs, &model);
     let mut optimizer = Optimizer::new(cfg.optimizer, trainable);
 
@@ -189,17 +190,16 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
 
     // Inputs: cached frozen-block outputs (fast path) or images streamed with augmentation.
     let cache_start = Instant::now();
-    let frozen_all = model.trainable_from == model.backbone.blocks.len();
     let use_cache = cfg.cache && model.trainable_from > 0;
-    let make = |split: &Split, name: &str| -> Result<Inputs> {
+    let make = |split: &Split, name: &str, copies: usize| -> Result<Inputs> {
         if use_cache {
-            Inputs::cached(&model, split, &cfg, opts, name)
+            Inputs::cached(&model, split, &cfg, opts, name, copies)
         } else {
             Ok(Inputs::streamed(split, &cfg, opts))
         }
     };
-    let train_in = make(&data.train, "training")?;
-    let val_in = make(&data.val, "validation")?;
+    let train_in = make(&data.train, "training", cfg.cache_augmented_copies)?;
+    let val_in = make(&data.val, "validation", 0)?;
     if use_cache && !resume {
         progress.cache_seconds = cache_start.elapsed().as_secs_f64();
         eprintln!(
@@ -209,8 +209,10 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
             progress.cache_seconds
         );
     }
-    if frozen_all && !cfg.augment.is_identity() && use_cache {
-        eprintln!("graft: note: augmentation does not apply to cached features");
+    if use_cache && !cfg.augment.is_identity() && cfg.cache_augmented_copies == 0 {
+        eprintln!(
+            "graft: note: the cache holds un-augmented images; add augmented ones with --augmented-copies K"
+        );
     }
 
     let total_epochs = cfg.epochs;
@@ -279,7 +281,7 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
 
     let mut test_metrics = None;
     if let Some(test) = &data.test {
-        let test_in = make(test, "test")?;
+        let test_in = make(test, "test", 0)?;
         let m = evaluate(&model, &test_in, &data.classes, opts, "testing")?;
         eprintln!(
             "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
@@ -300,6 +302,9 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
             "test": test_metrics,
         }),
     )?;
+    crate::reports::write_curves(&opts.out)?;
+    let report = crate::reports::write_report(&opts.out)?;
+    eprintln!("graft: report {}", report.display());
     Ok(TrainSummary {
         progress,
         test: test_metrics,

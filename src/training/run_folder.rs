@@ -94,6 +94,7 @@ pub fn load_trained(run: &Path, device: Device) -> Result<TrainedModel> {
     load_vars(&vs, &folder.model())?;
     vs.set_device(device);
     crate::models::use_channels_last(&vs);
+    vs.freeze(); // inference only
     Ok(TrainedModel {
         vs,
         model,

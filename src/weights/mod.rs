@@ -195,6 +195,7 @@ pub fn load_backbone(
     apply(&vs, arch, with_top, &tensors, &path)?;
     vs.set_device(device);
     crate::models::use_channels_last(&vs);
+    vs.freeze(); // inference only: no autograd bookkeeping, batch norm folded into the convs
     Ok((vs, backbone))
 }
 

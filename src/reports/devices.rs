@@ -1,0 +1,293 @@
+//! What graft can compute on: the CPU (model, cores, libtorch threads, the vector/matrix
+//! extensions libtorch's kernels use) and every CUDA device libtorch sees.
+use serde::Serialize;
+
+/// CPU flags that decide which libtorch (oneDNN, FBGEMM) kernels run.
+const RELEVANT_FLAGS: [&str; 13] = [
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuInfo {
+    pub model: String,
+    /// Physical cores (logical when the kernel does not say).
+    pub cores: usize,
+    /// Logical processors.
+    pub logical: usize,
+    /// Threads libtorch uses for one operation.
+    pub torch_threads: usize,
+    /// The relevant instruction-set extensions present.
+    pub extensions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LibtorchBuild {
+    pub cuda: bool,
+    pub mkldnn: bool,
+    pub mkl: bool,
+    pub openmp: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CudaDevice {
+    pub index: usize,
+    /// From nvidia-smi; None when it is not installed.
+    pub name: Option<String>,
+    pub memory_mib: Option<u64>,
+    pub compute_capability: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Devices {
+    pub cpu: CpuInfo,
+    pub libtorch: LibtorchBuild,
+    pub cuda_devices: Vec<CudaDevice>,
+    pub cudnn_available: bool,
+    /// e.g. 90100 for 9.1.0, when cuDNN is available.
+    pub cudnn_version: Option<i64>,
+    /// Why device names or memory are missing, if they are.
+    pub notes: Vec<String>,
+}
+
+/// Parses /proc/cpuinfo text.
+pub fn parse_cpuinfo(text: &str) -> (String, usize, usize, Vec<String>) {
+    let mut model = String::new();
+    let mut logical = 0;
+    let mut cores = std::collections::HashSet::new();
+    let mut physical_id = String::new();
+    let mut flags: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "processor" => logical += 1,
+            "model name" if model.is_empty() => model = value.to_string(),
+            "physical id" => physical_id = value.to_string(),
+            "core id" => {
+                cores.insert((physical_id.clone(), value.to_string()));
+            }
+            "flags" if flags.is_empty() => {
+                let present: std::collections::HashSet<&str> = value.split_whitespace().collect();
+                flags = RELEVANT_FLAGS
+                    .iter()
+                    .filter(|f| present.contains(*f))
+                    .map(|f| f.to_string())
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    let cores = if cores.is_empty() {
+        logical
+    } else {
+        cores.len()
+    };
+    (model, cores, logical, flags)
+}
+
+fn cpu() -> CpuInfo {
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let (mut model, mut cores, mut logical, extensions) = parse_cpuinfo(&text);
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if logical == 0 {
+        logical = available;
+        cores = available;
+    }
+    if model.is_empty() {
+        model = format!("unknown ({})", std::env::consts::ARCH);
+    }
+    CpuInfo {
+        model,
+        cores,
+        logical,
+        torch_threads: crate::engine::threads(),
+        extensions,
+    }
+}
+
+/// (name, memory MiB, compute capability) per GPU from nvidia-smi, None when it is missing.
+fn nvidia_smi() -> Option<Vec<(String, Option<u64>, Option<String>)>> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=name,memory.total,compute_cap",
+            "--format=csv,noheader,nounits",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(parse_nvidia_smi(&String::from_utf8_lossy(&out.stdout)))
+}
+
+pub fn parse_nvidia_smi(text: &str) -> Vec<(String, Option<u64>, Option<String>)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            let name = f.first().copied().unwrap_or("").to_string();
+            let mem = f
+                .get(1)
+                .and_then(|m| m.split_whitespace().next())
+                .and_then(|m| m.parse().ok());
+            let cap = f
+                .get(2)
+                .filter(|c| !c.is_empty() && !c.contains("N/A"))
+                .map(|c| c.to_string());
+            (name, mem, cap)
+        })
+        .collect()
+}
+
+pub fn detect() -> Devices {
+    let count = tch::Cuda::device_count().max(0) as usize;
+    let cudnn_available = count > 0 && tch::Cuda::cudnn_is_available();
+    let mut notes = Vec::new();
+    let smi = if count > 0 { nvidia_smi() } else { None };
+    if count > 0 && smi.is_none() {
+        notes.push("nvidia-smi is not installed: device names and memory are unknown".into());
+    }
+    let cuda_devices = (0..count)
+        .map(|i| {
+            let info = smi.as_ref().and_then(|s| s.get(i));
+            CudaDevice {
+                index: i,
+                name: info.map(|x| x.0.clone()),
+                memory_mib: info.and_then(|x| x.1),
+                compute_capability: info.and_then(|x| x.2.clone()),
+            }
+        })
+        .collect();
+    Devices {
+        cpu: cpu(),
+        libtorch: LibtorchBuild {
+            cuda: tch::utils::has_cuda(),
+            mkldnn: tch::utils::has_mkldnn(),
+            mkl: tch::utils::has_mkl(),
+            openmp: tch::utils::has_openmp(),
+        },
+        cuda_devices,
+        cudnn_available,
+        cudnn_version: cudnn_available.then(tch::utils::version_cudnn),
+        notes,
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// cuDNN's integer version as text: 90100 -> "9.1.0", 8902 -> "8.9.2".
+pub fn cudnn_version_text(v: i64) -> String {
+    if v >= 10000 {
+        format!("{}.{}.{}", v / 10000, (v / 100) % 100, v % 100)
+    } else {
+        format!("{}.{}.{}", v / 1000, (v / 100) % 10, v % 100)
+    }
+}
+
+pub fn render_text(d: &Devices) -> String {
+    let c = &d.cpu;
+    let mut s = format!(
+        "CPU   {}\n      {} cores, {} logical processors; libtorch uses {} threads\n      \
+extensions: {}\n",
+        c.model,
+        c.cores,
+        c.logical,
+        c.torch_threads,
+        if c.extensions.is_empty() {
+            "none of avx/avx2/avx512/amx".to_string()
+        } else {
+            c.extensions.join(" ")
+        }
+    );
+    let l = &d.libtorch;
+    s += &format!(
+        "      libtorch build: CUDA {}, oneDNN {}, MKL {}, OpenMP {}\n",
+        yes(l.cuda),
+        yes(l.mkldnn),
+        yes(l.mkl),
+        yes(l.openmp)
+    );
+    if d.cuda_devices.is_empty() {
+        s += if l.cuda {
+            "GPU   none: libtorch has CUDA support but sees no CUDA device (no GPU or no driver); graft runs on the CPU\n"
+        } else {
+            "GPU   none: this libtorch is CPU-only, so no CUDA device can be used; graft runs on the CPU\n"
+        };
+        return s;
+    }
+    for g in &d.cuda_devices {
+        s += &format!(
+            "GPU   cuda:{}  {}\n      memory {}, compute capability {}\n",
+            g.index,
+            g.name.as_deref().unwrap_or("(name unknown)"),
+            g.memory_mib
+                .map(|m| format!("{:.1} GiB", m as f64 / 1024.0))
+                .unwrap_or_else(|| "unknown".into()),
+            g.compute_capability.as_deref().unwrap_or("unknown")
+        );
+    }
+    s += &format!(
+        "      cuDNN {}\n",
+        match (d.cudnn_available, d.cudnn_version) {
+            (true, Some(v)) => format!("available, version {}", cudnn_version_text(v)),
+            (true, None) => "available".into(),
+            (false, _) => "not available".into(),
+        }
+    );
+    for n in &d.notes {
+        s += &format!("note: {n}\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpuinfo_gives_model_cores_and_extensions() {
+        let text = "processor\t: 0\nmodel name\t: Example CPU\nphysical id\t: 0\ncore id\t: 0\n\
+flags\t\t: fpu sse avx avx2 fma avx512f amx_tile amx_bf16\n\n\
+processor\t: 1\nmodel name\t: Example CPU\nphysical id\t: 0\ncore id\t: 0\nflags\t\t: fpu\n";
+        let (model, cores, logical, ext) = parse_cpuinfo(text);
+        assert_eq!(model, "Example CPU");
+        assert_eq!((cores, logical), (1, 2));
+        assert_eq!(
+            ext,
+            ["avx", "avx2", "fma", "avx512f", "amx_tile", "amx_bf16"]
+        );
+    }
+
+    #[test]
+    fn nvidia_smi_lines_parse() {
+        let rows = parse_nvidia_smi("NVIDIA H100 80GB HBM3, 81559, 9.0\nTesla T4, 15360, [N/A]\n");
+        assert_eq!(
+            rows[0],
+            (
+                "NVIDIA H100 80GB HBM3".into(),
+                Some(81559),
+                Some("9.0".into())
+            )
+        );
+        assert_eq!(rows[1].1, Some(15360));
+        assert_eq!(rows[1].2, None);
+        assert_eq!(cudnn_version_text(90100), "9.1.0");
+        assert_eq!(cudnn_version_text(8902), "8.9.2");
+    }
+}

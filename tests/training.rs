@@ -1,0 +1,441 @@
+//! graft train / eval / predict end to end through the binary, on the bundled real photos.
+mod common;
+
+use common::*;
+use graft::models::Arch;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn graft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "graft failed: {stderr}");
+    stderr
+}
+
+fn err(out: Output) -> String {
+    assert!(!out.status.success(), "graft unexpectedly succeeded");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn json(path: PathBuf) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A quick run: frozen backbone at 75 px on cached features, a few epochs.
+fn quick_train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--threads",
+        "2",
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(out),
+        "--size",
+        "75",
+        "--freeze",
+        "all",
+        "--epochs",
+        "3",
+        "--seed",
+        "7",
+    ];
+    args.extend_from_slice(extra);
+    graft(&args)
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let d = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &d)
+        } else {
+            std::fs::copy(&p, &d).map(|_| ()).unwrap()
+        }
+    }
+}
+
+#[test]
+fn train_eval_predict_round_trip_on_the_demo_set() {
+    cached_weights(Arch::InceptionV3);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(quick_train(&demo(), &run, &["--val-split", "0.25"]));
+    for f in [
+        "config.json",
+        "classes.json",
+        "model.safetensors",
+        "history.json",
+        "history.csv",
+        "metrics.json",
+        "checkpoints/last.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "run folder lacks {f}");
+    }
+    // Classes are the Training sub-folders, sorted, and stay with the model.
+    let classes: Vec<String> = serde_json::from_value(json(run.join("classes.json"))).unwrap();
+    assert_eq!(
+        classes,
+        [
+            "Apple Golden 1",
+            "Apple Granny Smith",
+            "Banana",
+            "Kiwi",
+            "Lemon",
+            "Strawberry"
+        ]
+    );
+    let history = json(run.join("history.json"));
+    assert_eq!(history.as_array().unwrap().len(), 3);
+    let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n")
+            && csv.lines().count() == 4
+    );
+
+    let metrics = json(run.join("metrics.json"));
+    let test_acc = metrics["test_accuracy"].as_f64().unwrap();
+    assert!(
+        test_acc > 0.5,
+        "a frozen InceptionV3 separates six fruits: {test_acc}"
+    );
+    let test = &metrics["test"];
+    assert_eq!(test["count"], 48);
+    assert_eq!(test["per_class"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        test["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>())
+            .sum::<u64>(),
+        48
+    );
+
+    // eval on the same Test folder reproduces the training run's test score.
+    let out = graft(&["eval", "--run", s(&run), "--data", s(&demo()), "--json"]);
+    ok(Output { ..out.clone() });
+    let eval: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((eval["accuracy"].as_f64().unwrap() - test_acc).abs() < 1e-9);
+
+    // predict: class names from the saved list, probabilities that sum to at most 1, sorted.
+    let kiwi = demo().join("Test/Kiwi");
+    let out = graft(&[
+        "predict",
+        "--run",
+        s(&run),
+        "--top-k",
+        "6",
+        "--json",
+        s(&kiwi),
+    ]);
+    ok(Output { ..out.clone() });
+    let preds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let preds = preds.as_array().unwrap();
+    assert_eq!(preds.len(), 8);
+    let mut kiwi_top1 = 0;
+    for p in preds {
+        let top = p["top"].as_array().unwrap();
+        assert_eq!(top.len(), 6);
+        let probs: Vec<f64> = top
+            .iter()
+            .map(|t| t["probability"].as_f64().unwrap())
+            .collect();
+        assert!(probs.windows(2).all(|w| w[0] >= w[1]));
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        assert!(classes.contains(&top[0]["class"].as_str().unwrap().to_string()));
+        kiwi_top1 += (top[0]["class"] == "Kiwi") as usize;
+    }
+    assert!(kiwi_top1 >= 6, "only {kiwi_top1}/8 kiwis recognised");
+    let table = String::from_utf8(
+        graft(&["predict", "--run", s(&run), s(&kiwi.join("33_100.jpg"))]).stdout,
+    )
+    .unwrap();
+    assert!(
+        table.contains("33_100.jpg") && table.contains('%'),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_datasets_are_refused_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_tree(&demo(), &data);
+    let out = dir.path().join("run");
+
+    let empty = data.join("Training/Lemon");
+    for e in std::fs::read_dir(&empty).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let e = err(quick_train(&data, &out, &[]));
+    assert!(
+        e.contains("Training/Lemon") && e.contains("no images"),
+        "{e}"
+    );
+    std::fs::remove_dir(&empty).unwrap();
+
+    // Lemon is still in Test: a Test class that Training lacks.
+    let e = err(quick_train(&data, &out, &[]));
+    assert!(e.contains("Test/Lemon") && e.contains("not among"), "{e}");
+    std::fs::remove_dir_all(data.join("Test/Lemon")).unwrap();
+
+    let nothing = dir.path().join("nothing");
+    std::fs::create_dir_all(&nothing).unwrap();
+    let e = err(graft(&["train", "--train", s(&nothing), "--out", s(&out)]));
+    assert!(e.contains(s(&nothing)), "{e}");
+    assert!(
+        !out.join("config.json").exists(),
+        "nothing may be written for a refused dataset"
+    );
+}
+
+#[test]
+fn corrupt_images_are_reported_skipped_and_counted() {
+    cached_weights(Arch::InceptionV3);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_tree(&demo(), &data);
+    let jpeg = std::fs::read(demo().join("Training/Kiwi/0_100.jpg")).unwrap_or_else(|_| {
+        let first = std::fs::read_dir(demo().join("Training/Kiwi"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read(first).unwrap()
+    });
+    std::fs::write(data.join("Training/Kiwi/cut.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
+    std::fs::write(data.join("Test/Banana/zero.jpg"), b"").unwrap();
+    for cache in [true, false] {
+        let run = dir.path().join(format!("run-{cache}"));
+        let mut extra = vec!["--epochs", "1"];
+        if !cache {
+            extra.push("--no-cache");
+        }
+        let log = ok(quick_train(&data, &run, &extra));
+        assert!(log.contains("cut.jpg") && log.contains("zero.jpg"), "{log}");
+        assert!(log.contains("2 files skipped"), "{log}");
+        assert_eq!(json(run.join("metrics.json"))["test"]["count"], 47);
+    }
+}
+
+#[test]
+fn the_best_epoch_is_restored_even_without_early_stopping() {
+    cached_weights(Arch::InceptionV3);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // A large SGD step makes validation accuracy move up and down; patience outlasts the run.
+    ok(quick_train(
+        &demo(),
+        &run,
+        &[
+            "--val",
+            "test",
+            "--epochs",
+            "6",
+            "--patience",
+            "10",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.3",
+            "--hidden",
+            "0",
+        ],
+    ));
+    let history = json(run.join("history.json"));
+    let accs: Vec<f64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["val_accuracy"].as_f64().unwrap())
+        .collect();
+    assert_eq!(accs.len(), 6, "no early stop with patience 10");
+    let best = accs.iter().cloned().fold(f64::MIN, f64::max);
+    let best_epoch = accs.iter().position(|&a| a == best).unwrap() + 1;
+    let metrics = json(run.join("metrics.json"));
+    assert_eq!(metrics["best_epoch"].as_u64().unwrap() as usize, best_epoch);
+    // Validation was Test: the saved model scores the best epoch's accuracy there, not the last's.
+    assert!(
+        (metrics["test_accuracy"].as_f64().unwrap() - best).abs() < 1e-9,
+        "{accs:?} vs {}",
+        metrics["test_accuracy"]
+    );
+    let model = graft::tensor_io::load(&run.join("model.safetensors"))
+        .unwrap()
+        .tensors;
+    let best_ckpt = graft::tensor_io::load(&run.join("checkpoints/best.safetensors"))
+        .unwrap()
+        .tensors;
+    assert!(
+        model
+            .iter()
+            .zip(&best_ckpt)
+            .all(|((n1, a), (n2, b))| n1 == n2 && a.equal(b))
+    );
+    println!("val accuracies {accs:?}, best epoch {best_epoch}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {
+    cached_weights(Arch::InceptionV3);
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "--threads",
+            "2",
+            "train",
+            "--data",
+            s(&demo()),
+            "--size",
+            "75",
+            "--freeze",
+            "mixed_9",
+            "--epochs",
+            "5",
+            "--batch",
+            "8",
+            "--seed",
+            "3",
+            "--out",
+            s(out),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let straight = dir.path().join("straight");
+    ok(graft(
+        &args(&straight)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+
+    let interrupted = dir.path().join("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(args(&interrupted))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = interrupted.join("checkpoints/progress.json");
+    let t0 = std::time::Instant::now();
+    while !progress.exists() && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert!(
+        log.contains("--resume"),
+        "the interrupt message says how to resume: {log}"
+    );
+    let done = json(progress.clone())["history"].as_array().unwrap().len();
+    assert!(done < 5, "the run was interrupted before its end");
+
+    ok(graft(&["train", "--resume", s(&interrupted)]));
+    let h1 = json(straight.join("history.json"));
+    let h2 = json(interrupted.join("history.json"));
+    let strip = |h: &Value| -> Vec<Vec<f64>> {
+        h.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                ["loss", "accuracy", "val_loss", "val_accuracy"]
+                    .iter()
+                    .map(|k| r[k].as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&h1), strip(&h2));
+    let a = graft::tensor_io::load(&straight.join("model.safetensors"))
+        .unwrap()
+        .tensors;
+    let b = graft::tensor_io::load(&interrupted.join("model.safetensors"))
+        .unwrap()
+        .tensors;
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|((n1, x), (n2, y))| n1 == n2 && x.equal(y)),
+        "resumed weights differ"
+    );
+}
+
+#[test]
+fn the_seed_recipe_runs_end_to_end_on_a_few_images() {
+    cached_weights(Arch::InceptionV3);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for split in ["Training", "Test"] {
+        for class in ["Banana", "Kiwi"] {
+            let dst = data.join(split).join(class);
+            std::fs::create_dir_all(&dst).unwrap();
+            for e in std::fs::read_dir(demo().join(split).join(class))
+                .unwrap()
+                .take(4)
+            {
+                let p = e.unwrap().path();
+                std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let run = dir.path().join("seed");
+    let log = ok(graft(&[
+        "--threads",
+        "2",
+        "train",
+        "--recipe",
+        "seed",
+        "--data",
+        s(&data),
+        "--size",
+        "75",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+    ]));
+    assert!(
+        log.contains("recipe seed") && log.contains("streamed"),
+        "{log}"
+    );
+    let cfg = json(run.join("config.json"));
+    assert_eq!(cfg["freeze"], "none");
+    assert_eq!(cfg["batch_size"], 16);
+    assert_eq!(cfg["optimizer"]["kind"], "sgd");
+    assert_eq!(cfg["augment"]["shear"], 0.2);
+    assert_eq!(cfg["validation"], "test");
+    assert!(
+        json(run.join("metrics.json"))["test_accuracy"]
+            .as_f64()
+            .is_some()
+    );
+}
