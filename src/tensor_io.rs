@@ -89,7 +89,7 @@ pub fn save(
     Ok(())
 }
 
-/// Named tensors of a safetensors file (in file order) and its metadata.
+/// Named tensors of a safetensors file (sorted by name) and its metadata.
 pub struct Loaded {
     pub tensors: Vec<(String, Tensor)>,
     pub metadata: HashMap<String, String>,
@@ -109,7 +109,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
             Tensor::f_from_data_size(view.data(), &shape, kind_of(view.dtype())?)?,
         ));
     }
-    // Keep the writer's order (safetensors sorts by offset; names are unique).
+    // The safetensors crate lists tensors in hash order: sort, so readers see a stable order.
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Loaded {
         tensors,
         metadata: meta.metadata().clone().unwrap_or_default(),

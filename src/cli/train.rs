@@ -66,6 +66,9 @@ pub struct TrainArgs {
     pub optimizer: Option<OptimizerKind>,
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum)]
+    pub schedule: Option<config::Schedule>,
     /// SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
@@ -75,6 +78,12 @@ pub struct TrainArgs {
     /// Fraction of Training held out (stratified) for validation.
     #[arg(long, conflicts_with = "val")]
     pub val_split: Option<f64>,
+    /// Label smoothing of the training loss (0: none).
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Use at most N training images per class (evenly spaced); 0: all.
+    #[arg(long)]
+    pub max_per_class: Option<usize>,
     /// `test`: validate on the Test folder, as the seed did.
     #[arg(long, value_parser = ["test"])]
     pub val: Option<String>,
@@ -130,6 +139,15 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = &a.freeze {
         c.freeze = v.clone();
+    }
+    if let Some(v) = a.label_smoothing {
+        c.label_smoothing = v;
+    }
+    if let Some(v) = a.max_per_class {
+        c.max_per_class = (v > 0).then_some(v);
+    }
+    if let Some(v) = a.schedule {
+        c.schedule = v;
     }
     if let Some(v) = a.augmented_copies {
         c.cache_augmented_copies = v;

@@ -7,6 +7,29 @@ use crate::models::{Arch, Normalization};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// How the learning rate changes over the planned steps of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The configured rate throughout (the seed).
+    #[default]
+    Constant,
+    /// Half a cosine from the configured rate down to zero at the last planned step.
+    Cosine,
+}
+
+impl Schedule {
+    /// The factor on the learning rate at `step` (0-based) of `total`.
+    pub fn scale(self, step: usize, total: usize) -> f64 {
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => {
+                0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
+            }
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -74,10 +97,20 @@ pub struct TrainConfig {
     #[serde(default = "yes")]
     pub batchnorm_train: bool,
     pub optimizer: OptimizerConfig,
+    /// Share of the target probability spread over all classes (0: plain cross-entropy).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Learning-rate schedule over the whole run.
+    #[serde(default)]
+    pub schedule: Schedule,
     pub batch_size: usize,
     pub epochs: usize,
     pub patience: usize,
     pub validation: Validation,
+    /// Use at most this many training images per class (evenly spaced; validation is capped in
+    /// proportion). Fruits-360-like data are video frames whose neighbours add little.
+    #[serde(default)]
+    pub max_per_class: Option<usize>,
     pub seed: u64,
     pub train_dir: PathBuf,
     pub test_dir: Option<PathBuf>,
@@ -104,10 +137,13 @@ pub fn seed_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig
             lr: 1e-4,
             momentum: 0.9,
         },
+        schedule: Schedule::Constant,
         batch_size: 16,
         epochs: 5,
         patience: 5,
         validation: Validation::Test,
+        max_per_class: None,
+        label_smoothing: 0.0,
         seed: 0,
         train_dir,
         test_dir,
@@ -133,6 +169,7 @@ pub fn fast_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig
         cache_augmented_copies: 0,
         augment: Augment::none(),
         batchnorm_train: true,
+        schedule: Schedule::Constant,
         optimizer: OptimizerConfig::Adam {
             lr: 3e-4,
             beta1: 0.9,
@@ -143,6 +180,8 @@ pub fn fast_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig
         epochs: 6,
         patience: 3,
         validation: Validation::Split(0.1),
+        max_per_class: None,
+        label_smoothing: 0.0,
         seed: 0,
         train_dir,
         test_dir,

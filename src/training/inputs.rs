@@ -38,6 +38,25 @@ impl Split {
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+
+    /// At most `max` images of each class, evenly spaced through the class's (path-sorted)
+    /// images: neighbouring video frames are near duplicates, so spacing keeps the variety.
+    pub fn cap_per_class(&self, max: usize) -> Self {
+        let mut by_class: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+        for (i, &label) in self.labels.iter().enumerate() {
+            by_class.entry(label).or_default().push(i);
+        }
+        let mut keep: Vec<usize> = by_class
+            .values()
+            .flat_map(|idx| {
+                let n = idx.len();
+                let k = n.min(max.max(1));
+                (0..k).map(move |j| idx[j * n / k])
+            })
+            .collect();
+        keep.sort_unstable();
+        self.subset(&keep)
+    }
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -274,5 +293,34 @@ impl Inputs {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_per_class_keeps_evenly_spaced_images_of_every_class() {
+        let paths: Vec<PathBuf> = (0..13).map(|i| PathBuf::from(format!("{i}.jpg"))).collect();
+        let labels = vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2];
+        let split = Split {
+            paths: Arc::new(paths),
+            labels,
+        };
+        let capped = split.cap_per_class(4);
+        let names: Vec<String> = capped
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "0.jpg", "2.jpg", "5.jpg", "7.jpg", "10.jpg", "11.jpg", "12.jpg"
+            ]
+        );
+        assert_eq!(capped.labels, [0, 0, 0, 0, 1, 1, 2]);
+        assert_eq!(split.cap_per_class(100).len(), 13);
     }
 }

@@ -76,6 +76,14 @@ fn load_data(cfg: &TrainConfig) -> Result<Data> {
             ),
         },
     };
+    let (train, val) = match (cfg.max_per_class, &cfg.validation) {
+        (Some(max), Validation::Split(f)) => {
+            let val_max = ((max as f64 * f / (1.0 - f)).ceil() as usize).max(2);
+            (train.cap_per_class(max), val.cap_per_class(val_max))
+        }
+        (Some(max), Validation::Test) => (train.cap_per_class(max), val),
+        (None, _) => (train, val),
+    };
     if val.is_empty() {
         bail!(
             "{}: no validation images (use --val-split with more images per class)",
@@ -337,6 +345,10 @@ fn train_epoch(
     let bar = crate::progress::bar(input.len() as u64, &format!("epoch {epoch}/{epochs}"));
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
     let started = Instant::now();
+    // The schedule runs over the planned steps of the whole run (the same on resume).
+    let steps_per_epoch = input.len().div_ceil(cfg.batch_size.max(1));
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let mut step = steps_per_epoch * (epoch - 1);
     input.for_each_batch(
         model,
         &order,
@@ -348,7 +360,9 @@ fn train_epoch(
                 bail!("interrupted");
             }
             let logits = x.logits(model, true);
-            let loss = logits.cross_entropy_for_logits(&y);
+            let loss = smoothed_cross_entropy(&logits, &y, cfg.label_smoothing);
+            optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
+            step += 1;
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
@@ -375,6 +389,18 @@ fn train_epoch(
         loss_sum / seen.max(1) as f64,
         correct as f64 / seen.max(1) as f64,
     ))
+}
+
+/// Cross-entropy against targets that give `smoothing` of their mass evenly to all classes
+/// (0: plain cross-entropy): keeps the logits from growing without bound on easy data.
+fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor {
+    let logp = logits.log_softmax(1, Kind::Float);
+    let nll = logp.nll_loss(labels);
+    if smoothing <= 0.0 {
+        return nll;
+    }
+    let uniform = -logp.mean_dim(1, false, Kind::Float).mean(Kind::Float);
+    nll * (1.0 - smoothing) + uniform * smoothing
 }
 
 /// Scores every input in inference mode.

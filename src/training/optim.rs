@@ -22,6 +22,8 @@ pub struct Optimizer {
     /// SGD: one velocity per parameter. Adam: first then second moments.
     state: Vec<Tensor>,
     pub step: i64,
+    /// Multiplies the configured learning rate (set by the schedule before each step).
+    pub lr_scale: f64,
 }
 
 impl Optimizer {
@@ -38,6 +40,7 @@ impl Optimizer {
             params,
             state,
             step: 0,
+            lr_scale: 1.0,
         }
     }
 
@@ -55,6 +58,7 @@ impl Optimizer {
         let n = self.params.len();
         tch::no_grad(|| match self.config {
             OptimizerConfig::Sgd { lr, momentum } => {
+                let lr = lr * self.lr_scale;
                 for (p, v) in self.params.iter_mut().zip(self.state.iter_mut()) {
                     let g = p.grad();
                     if !g.defined() {
@@ -70,6 +74,7 @@ impl Optimizer {
                 beta2,
                 eps,
             } => {
+                let lr = lr * self.lr_scale;
                 let t = self.step as f64;
                 let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
                 let (m, v) = self.state.split_at_mut(n);
