@@ -23,7 +23,8 @@ c = json.load(open(sys.argv[1]))
 o = c["optimizer"]
 print(f"--size {c['size']} --freeze {c['freeze']['through']} --epochs {c['epochs']} --patience {c['patience']} "
       f"--batch {c['batch_size']} --lr {o['lr']} --dropout {c['head']['dropout']} --schedule {c.get('schedule', 'constant')} "
-      f"--batchnorm {'train' if c.get('batchnorm_train', True) else 'frozen'} --max-per-class {c.get('max_per_class') or 0}")
+      f"--batchnorm {'train' if c.get('batchnorm_train', True) else 'frozen'} --max-per-class {c.get('max_per_class') or 0} "
+      f"--label-smoothing {c.get('label_smoothing', 0.0)}")
 PY
 )
 torch_json=$(.venv/bin/python bench/train_pytorch.py --weights "$WEIGHTS" --data "$DATA" --threads "$THREADS" $args)

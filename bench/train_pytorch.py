@@ -158,6 +158,7 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-per-class", type=int, default=0)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
     a = ap.parse_args()
     t0 = time.perf_counter()
     torch.set_num_threads(a.threads)
@@ -221,7 +222,7 @@ def main():
         perm = torch.randperm(len(ytr))
         for i in range(0, len(perm), a.batch):
             idx = perm[i:i + a.batch]
-            loss = F.cross_entropy(logits(xtr[idx], True), ytr[idx])
+            loss = F.cross_entropy(logits(xtr[idx], True), ytr[idx], label_smoothing=a.label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,4 +1,3 @@
-use crate::data::augment::Augment;
 use crate::models::Arch;
 use crate::training::config::{self, Freeze, TrainConfig, Validation};
 use crate::training::optim::OptimizerConfig;
@@ -242,7 +241,6 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     if c.batch_size == 0 || c.epochs == 0 {
         bail!("--batch and --epochs must be at least 1");
     }
-    let _ = Augment::none;
     Ok(c)
 }
 

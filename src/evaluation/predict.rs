@@ -20,20 +20,14 @@ pub fn eval(run: &Path, data: &Path, device: Device, workers: usize) -> Result<M
         data.to_path_buf()
     };
     let folder = ImageFolder::scan_with_classes(&dir, &trained.classes)?;
-    let split = Split::from_items(&folder.items, None);
+    let split = Split::from_items(&folder.items);
     let opts = TrainOptions {
         out: run.to_path_buf(),
         device,
         workers,
     };
     let inputs = Inputs::streamed(&split, &trained.config, &opts);
-    evaluate(
-        &trained.model,
-        &inputs,
-        &trained.classes,
-        &opts,
-        "evaluating",
-    )
+    evaluate(&trained.model, &inputs, &trained.classes, "evaluating")
 }
 
 #[derive(Debug, Clone, Serialize)]

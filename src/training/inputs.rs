@@ -23,7 +23,7 @@ pub struct Split {
 }
 
 impl Split {
-    pub fn from_items(items: &[Item], _: Option<()>) -> Self {
+    pub fn from_items(items: &[Item]) -> Self {
         Self {
             paths: Arc::new(items.iter().map(|i| i.path.clone()).collect()),
             labels: items.iter().map(|i| i.label as i64).collect(),
@@ -233,11 +233,9 @@ impl Inputs {
     /// (seed, epoch) turns on augmentation for streamed images. Undecodable images are skipped.
     pub fn for_each_batch(
         &self,
-        _model: &Classifier,
         order: &[usize],
         batch: usize,
         augment_epoch: Option<(u64, u64)>,
-        _opts: &TrainOptions,
         mut f: impl FnMut(Batch, Tensor, &[usize]) -> Result<()>,
     ) -> Result<()> {
         let labels = |idx: &[usize]| {

@@ -58,7 +58,7 @@ fn load_data(cfg: &TrainConfig) -> Result<Data> {
         Some(dir) => Some(ImageFolder::scan_with_classes(dir, &train_folder.classes)?),
         None => None,
     };
-    let all = Split::from_items(&train_folder.items, None);
+    let all = Split::from_items(&train_folder.items);
     let (train, val) = match cfg.validation {
         Validation::Split(fraction) => {
             let (t, v) = stratified_split(
@@ -70,7 +70,7 @@ fn load_data(cfg: &TrainConfig) -> Result<Data> {
             (all.subset(&t), all.subset(&v))
         }
         Validation::Test => match &test_folder {
-            Some(test) => (all, Split::from_items(&test.items, None)),
+            Some(test) => (all, Split::from_items(&test.items)),
             None => bail!(
                 "validation on Test needs a Test folder (--data ROOT with ROOT/Test, or --test DIR)"
             ),
@@ -90,7 +90,7 @@ fn load_data(cfg: &TrainConfig) -> Result<Data> {
             cfg.train_dir.display()
         );
     }
-    let test = test_folder.map(|t| Split::from_items(&t.items, None));
+    let test = test_folder.map(|t| Split::from_items(&t.items));
     Ok(Data {
         classes: train_folder.classes,
         train,
@@ -231,17 +231,10 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
                 .wrapping_mul(1000)
                 .wrapping_add(epoch as i64),
         );
-        let (loss, accuracy) = train_epoch(
-            &model,
-            &mut optimizer,
-            &train_in,
-            &cfg,
-            opts,
-            epoch,
-            total_epochs,
-        )
-        .map_err(|e| interrupted_or(e, &progress, &opts.out))?;
-        let val = evaluate(&model, &val_in, &data.classes, opts, "validating")?;
+        let (loss, accuracy) =
+            train_epoch(&model, &mut optimizer, &train_in, &cfg, epoch, total_epochs)
+                .map_err(|e| interrupted_or(e, &progress, &opts.out))?;
+        let val = evaluate(&model, &val_in, &data.classes, "validating")?;
         let rec = EpochRecord {
             epoch,
             loss,
@@ -290,7 +283,7 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
     let mut test_metrics = None;
     if let Some(test) = &data.test {
         let test_in = make(test, "test", 0)?;
-        let m = evaluate(&model, &test_in, &data.classes, opts, "testing")?;
+        let m = evaluate(&model, &test_in, &data.classes, "testing")?;
         eprintln!(
             "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
             m.accuracy, m.loss, m.count
@@ -337,7 +330,6 @@ fn train_epoch(
     optimizer: &mut Optimizer,
     input: &Inputs,
     cfg: &TrainConfig,
-    opts: &TrainOptions,
     epoch: usize,
     epochs: usize,
 ) -> Result<(f64, f64)> {
@@ -350,11 +342,9 @@ fn train_epoch(
     let total_steps = steps_per_epoch * cfg.epochs;
     let mut step = steps_per_epoch * (epoch - 1);
     input.for_each_batch(
-        model,
         &order,
         cfg.batch_size,
         Some((cfg.seed, epoch as u64)),
-        opts,
         |x, y, _| {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 bail!("interrupted");
@@ -408,14 +398,13 @@ pub fn evaluate(
     model: &Classifier,
     input: &Inputs,
     classes: &[String],
-    opts: &TrainOptions,
     what: &str,
 ) -> Result<Metrics> {
     let order: Vec<usize> = (0..input.len()).collect();
     let bar = crate::progress::bar(input.len() as u64, what);
     let mut scored = Vec::with_capacity(input.len());
     tch::no_grad(|| {
-        input.for_each_batch(model, &order, 64, None, opts, |x, y, idx| {
+        input.for_each_batch(&order, 64, None, |x, y, idx| {
             let logits = x.logits(model, false);
             let logp = logits.log_softmax(1, Kind::Float);
             let (best, pred) = logp.max_dim(1, false);
