@@ -12,7 +12,7 @@ if ! .venv/bin/python -c "import sys, torch; sys.exit(torch.__version__.split('+
     .venv/bin/python -m pip install --disable-pip-version-check -q "torch==$TORCH_VERSION"
 fi
 # .cargo/config.toml points LIBTORCH at this link.
-ln -sfn "$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .libtorch
+ln -sfn "$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)" .libtorch
 
 echo "== building graft (release)"
 cargo build --release --quiet

@@ -343,7 +343,7 @@ fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {
     ));
 
     let interrupted = dir.path().join("interrupted");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_graft"))
+    let child = Command::new(env!("CARGO_BIN_EXE_graft"))
         .args(args(&interrupted))
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -90,38 +90,57 @@ impl ModuleT for Stem {
     }
 }
 
-/// mixed, mixed_1, mixed_2 (35x35).
+/// The blocks with four branches (1x1 conv, two towers, average pool + 1x1 conv):
+/// InceptionA (mixed, mixed_1, mixed_2 at 35x35) and InceptionC (mixed_4 .. mixed_7 at 17x17,
+/// factorized 7x7 towers).
 #[derive(Debug)]
-struct InceptionA {
+struct FourBranch {
     conv: ConvBn,
     tower: Tower,
     tower_1: Tower,
     tower_2: ConvBn,
 }
 
-impl InceptionA {
-    fn new(p: nn::Path, cin: i64, pool_features: i64) -> Self {
+impl FourBranch {
+    fn new(
+        p: nn::Path,
+        cin: i64,
+        conv: i64,
+        tower: &[(i64, [i64; 2], i64)],
+        tower_1: &[(i64, [i64; 2], i64)],
+        pool: i64,
+    ) -> Self {
         Self {
-            conv: ConvBn::new(&p / "conv", cin, 64, [1, 1], 1, [0, 0]),
-            tower: Tower::new(&p / "tower", cin, &[(48, [1, 1], 1), (64, [5, 5], 1)]),
-            tower_1: Tower::new(
-                &p / "tower_1",
-                cin,
-                &[(64, [1, 1], 1), (96, [3, 3], 1), (96, [3, 3], 1)],
-            ),
-            tower_2: ConvBn::new(
-                &p / "tower_2" / "conv",
-                cin,
-                pool_features,
-                [1, 1],
-                1,
-                [0, 0],
-            ),
+            conv: ConvBn::new(&p / "conv", cin, conv, [1, 1], 1, [0, 0]),
+            tower: Tower::new(&p / "tower", cin, tower),
+            tower_1: Tower::new(&p / "tower_1", cin, tower_1),
+            tower_2: ConvBn::new(&p / "tower_2" / "conv", cin, pool, [1, 1], 1, [0, 0]),
         }
+    }
+
+    /// InceptionA: 5x5 and double-3x3 towers.
+    fn a(p: nn::Path, cin: i64, pool_features: i64) -> Self {
+        let tower = [(48, [1, 1], 1), (64, [5, 5], 1)];
+        let tower_1 = [(64, [1, 1], 1), (96, [3, 3], 1), (96, [3, 3], 1)];
+        Self::new(p, cin, 64, &tower, &tower_1, pool_features)
+    }
+
+    /// InceptionC: 7x7 factorized into 1x7 and 7x1.
+    fn c(p: nn::Path, cin: i64, c7: i64) -> Self {
+        let (r, c) = ([1, 7], [7, 1]);
+        let tower = [(c7, [1, 1], 1), (c7, r, 1), (192, c, 1)];
+        let tower_1 = [
+            (c7, [1, 1], 1),
+            (c7, c, 1),
+            (c7, r, 1),
+            (c7, c, 1),
+            (192, r, 1),
+        ];
+        Self::new(p, cin, 192, &tower, &tower_1, 192)
     }
 }
 
-impl ModuleT for InceptionA {
+impl ModuleT for FourBranch {
     fn forward_t(&self, x: &Tensor, t: bool) -> Tensor {
         Tensor::cat(
             &[
@@ -162,55 +181,6 @@ impl ModuleT for InceptionB {
                 self.conv.forward_t(x, t),
                 self.tower.forward_t(x, t),
                 max_pool_3x3_s2(x),
-            ],
-            1,
-        )
-    }
-}
-
-/// mixed_4 .. mixed_7 (17x17, factorized 7x7).
-#[derive(Debug)]
-struct InceptionC {
-    conv: ConvBn,
-    tower: Tower,
-    tower_1: Tower,
-    tower_2: ConvBn,
-}
-
-impl InceptionC {
-    fn new(p: nn::Path, cin: i64, c7: i64) -> Self {
-        let (r, c) = ([1, 7], [7, 1]);
-        Self {
-            conv: ConvBn::new(&p / "conv", cin, 192, [1, 1], 1, [0, 0]),
-            tower: Tower::new(
-                &p / "tower",
-                cin,
-                &[(c7, [1, 1], 1), (c7, r, 1), (192, c, 1)],
-            ),
-            tower_1: Tower::new(
-                &p / "tower_1",
-                cin,
-                &[
-                    (c7, [1, 1], 1),
-                    (c7, c, 1),
-                    (c7, r, 1),
-                    (c7, c, 1),
-                    (192, r, 1),
-                ],
-            ),
-            tower_2: ConvBn::new(&p / "tower_2" / "conv", cin, 192, [1, 1], 1, [0, 0]),
-        }
-    }
-}
-
-impl ModuleT for InceptionC {
-    fn forward_t(&self, x: &Tensor, t: bool) -> Tensor {
-        Tensor::cat(
-            &[
-                self.conv.forward_t(x, t),
-                self.tower.forward_t(x, t),
-                self.tower_1.forward_t(x, t),
-                self.tower_2.forward_t(&avg_pool_3x3(x), t),
             ],
             1,
         )
@@ -321,13 +291,13 @@ pub fn blocks(p: &nn::Path, mixed_10_pool: PoolBranch) -> Vec<Block> {
     let mut out = vec![block("stem", &|p| Box::new(Stem::new(p)))];
     for (i, (cin, pf)) in [(192, 32), (256, 64), (288, 64)].into_iter().enumerate() {
         out.push(block(&mixed_name(i), &|p| {
-            Box::new(InceptionA::new(p, cin, pf))
+            Box::new(FourBranch::a(p, cin, pf))
         }));
     }
     out.push(block("mixed_3", &|p| Box::new(InceptionB::new(p, 288))));
     for (i, c7) in [(4, 128), (5, 160), (6, 160), (7, 192)] {
         out.push(block(&mixed_name(i), &|p| {
-            Box::new(InceptionC::new(p, 768, c7))
+            Box::new(FourBranch::c(p, 768, c7))
         }));
     }
     out.push(block("mixed_8", &|p| Box::new(InceptionD::new(p, 768))));

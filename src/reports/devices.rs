@@ -175,7 +175,7 @@ pub fn detect() -> Devices {
     Devices {
         cpu: cpu(),
         libtorch: LibtorchBuild {
-            cuda: tch::utils::has_cuda(),
+            cuda: tch::utils::has_cuda() || cuda_library_loaded(),
             mkldnn: tch::utils::has_mkldnn(),
             mkl: tch::utils::has_mkl(),
             openmp: tch::utils::has_openmp(),
@@ -198,6 +198,12 @@ pub fn cudnn_version_text(v: i64) -> String {
     } else {
         format!("{}.{}.{}", v / 1000, (v / 100) % 10, v % 100)
     }
+}
+
+/// Whether this process loaded libtorch_cuda: a CUDA build of libtorch, even when no GPU is
+/// present (libtorch's own `hasCUDA` also needs a device).
+fn cuda_library_loaded() -> bool {
+    std::fs::read_to_string("/proc/self/maps").is_ok_and(|maps| maps.contains("libtorch_cuda.so"))
 }
 
 pub fn render_text(d: &Devices) -> String {
