@@ -179,9 +179,7 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
             .tensors
             .into_iter()
             .partition(|(n, _)| n.starts_with("optim."));
-        let tmp = tempfile::NamedTempFile::new()?;
-        crate::tensor_io::save(tmp.path(), &model_state, HashMap::new())?;
-        run_folder::load_vars(&vs, tmp.path())
+        run_folder::copy_vars(&vs, &model_state, &folder.checkpoint())
             .with_context(|| format!("resuming from {}", folder.checkpoint().display()))?;
         optimizer.load_state(&optim_state)?;
         eprintln!(

@@ -105,11 +105,16 @@ pub fn load_trained(run: &Path, device: Device) -> Result<TrainedModel> {
 
 /// Copies a safetensors file into `vs`, requiring every variable and refusing shape mismatches.
 pub fn load_vars(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let loaded = tensor_io::load(path)?;
+    copy_vars(vs, &tensor_io::load(path)?.tensors, path)
+}
+
+/// Copies named tensors (read from `path`) into `vs`, requiring every variable and refusing
+/// shape mismatches.
+pub fn copy_vars(vs: &nn::VarStore, tensors: &[(String, tch::Tensor)], path: &Path) -> Result<()> {
     let mut vars = vs.variables();
     let mut seen = 0;
     tch::no_grad(|| -> Result<()> {
-        for (name, t) in &loaded.tensors {
+        for (name, t) in tensors {
             if let Some(v) = vars.get_mut(name) {
                 if v.size() != t.size() {
                     anyhow::bail!(
@@ -128,7 +133,7 @@ pub fn load_vars(vs: &nn::VarStore, path: &Path) -> Result<()> {
     if seen != vars.len() {
         let missing: Vec<_> = vars
             .keys()
-            .filter(|k| !loaded.tensors.iter().any(|(n, _)| n == *k))
+            .filter(|k| !tensors.iter().any(|(n, _)| n == *k))
             .take(3)
             .collect();
         anyhow::bail!(
