@@ -273,15 +273,26 @@ fn the_best_epoch_is_restored_even_without_early_stopping() {
         ],
     ));
     let history = json(run.join("history.json"));
-    let accs: Vec<f64> = history
+    let records: Vec<(f64, f64)> = history
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["val_accuracy"].as_f64().unwrap())
+        .map(|r| {
+            (
+                r["val_accuracy"].as_f64().unwrap(),
+                r["val_loss"].as_f64().unwrap(),
+            )
+        })
         .collect();
+    let accs: Vec<f64> = records.iter().map(|r| r.0).collect();
     assert_eq!(accs.len(), 6, "no early stop with patience 10");
+    // Best: highest validation accuracy, ties to the lower validation loss.
     let best = accs.iter().cloned().fold(f64::MIN, f64::max);
-    let best_epoch = accs.iter().position(|&a| a == best).unwrap() + 1;
+    let best_epoch = (0..records.len())
+        .filter(|&i| records[i].0 == best)
+        .min_by(|&i, &j| records[i].1.total_cmp(&records[j].1))
+        .unwrap()
+        + 1;
     let metrics = json(run.join("metrics.json"));
     assert_eq!(metrics["best_epoch"].as_u64().unwrap() as usize, best_epoch);
     // Validation was Test: the saved model scores the best epoch's accuracy there, not the last's.

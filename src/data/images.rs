@@ -1,6 +1,7 @@
 //! Finding and decoding images. Decoding goes by content, not by extension; grayscale, RGBA and
 //! 16-bit images become 8-bit RGB. A file that does not decode is an error naming the file.
 use anyhow::{Context, Result, bail};
+use fast_image_resize::{FilterType::Bilinear, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 use image::imageops::FilterType;
 use std::path::{Path, PathBuf};
@@ -78,13 +79,25 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     matches!((last_sos, last_eoi), (Some(s), Some(e)) if e > s)
 }
 
-/// Resizes to `size` x `size` (bilinear) unless it already is.
+/// Resizes to `size` x `size` (bilinear, antialiased when shrinking: the image crate's Triangle
+/// filter) unless it already is. fast_image_resize does it with SIMD, about 10x faster than the
+/// image crate; that matters because decoding shares the cores with the network.
 pub fn resize_square(img: RgbImage, size: u32) -> RgbImage {
     if img.width() == size && img.height() == size {
-        img
-    } else {
-        image::imageops::resize(&img, size, size, FilterType::Triangle)
+        return img;
     }
+    let (w, h) = (img.width(), img.height());
+    let resized = fast_image_resize::images::ImageRef::new(w, h, img.as_raw(), PixelType::U8x3)
+        .ok()
+        .and_then(|src| {
+            let mut dst = fast_image_resize::images::Image::new(size, size, PixelType::U8x3);
+            let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(Bilinear));
+            Resizer::new().resize(&src, &mut dst, &options).ok()?;
+            RgbImage::from_raw(size, size, dst.into_vec())
+        });
+    // Both calls only fail on inconsistent buffer sizes, which an RgbImage cannot have; the
+    // image crate stays as the fallback rather than a panic.
+    resized.unwrap_or_else(|| image::imageops::resize(&img, size, size, FilterType::Triangle))
 }
 
 /// Interleaved RGB (HWC) to planar (CHW), the layout the network takes.
@@ -102,4 +115,42 @@ pub fn to_chw(img: &RgbImage) -> Vec<u8> {
 /// Decodes, resizes and lays out one image as CHW bytes.
 pub fn load_chw(path: &Path, size: u32) -> Result<Vec<u8>> {
     Ok(to_chw(&resize_square(decode(path)?, size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SIMD resize keeps the image crate's Triangle semantics (pixel centres, antialiasing
+    /// when shrinking): on a real photo, up and down, pixels differ by rounding only.
+    #[test]
+    fn fast_resize_matches_the_image_crate_triangle_filter() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/fruits-mini/Training");
+        let class = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let photo = std::fs::read_dir(&class)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let img = decode(&photo).unwrap();
+        for size in [37, 199, 299] {
+            let ours = resize_square(img.clone(), size);
+            let reference = image::imageops::resize(&img, size, size, FilterType::Triangle);
+            let diffs: Vec<i32> = ours
+                .as_raw()
+                .iter()
+                .zip(reference.as_raw())
+                .map(|(&a, &b)| (a as i32 - b as i32).abs())
+                .collect();
+            let max = *diffs.iter().max().unwrap();
+            let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+            assert!(max <= 1 && mean < 0.1, "{size} px: max {max}, mean {mean}");
+        }
+    }
 }

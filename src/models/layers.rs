@@ -81,9 +81,17 @@ impl ConvBn {
     }
 }
 
+/// Whether autograd would record an op on `t` here: it needs gradients and grad mode is on
+/// (a view is free and inherits exactly that).
+fn records_grad(t: &Tensor) -> bool {
+    t.requires_grad() && t.view_as(t).requires_grad()
+}
+
 impl ModuleT for ConvBn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        if !train && !self.weight.requires_grad() {
+        // Inference folds the batch norm: frozen weights, or trainable ones under no_grad
+        // (validation and test; the fold is redone after each optimizer step changes them).
+        if !train && !records_grad(&self.weight) {
             return tch::no_grad(|| self.forward_folded(xs));
         }
         xs.conv2d(
@@ -124,4 +132,47 @@ pub fn tf_same_pad(xs: &Tensor, kernel: i64, stride: i64) -> Tensor {
 /// Global average pool over the spatial dimensions: [B, C, H, W] -> [B, C].
 pub fn global_avg_pool(xs: &Tensor) -> Tensor {
     xs.mean_dim(&[2i64, 3][..], false, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Validation runs trainable weights with the batch norm folded in: it must equal the plain
+    /// conv + batch norm, and follow the weights after an optimizer step changes them in place.
+    #[test]
+    fn folded_inference_follows_trainable_weights() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let conv = ConvBn::new(vs.root() / "c", 4, 6, [3, 3], 1, [1, 1]);
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.ends_with("var") {
+                    let _ = t.copy_(&(Tensor::rand_like(&t) + 0.5));
+                } else {
+                    let _ = t.copy_(&Tensor::randn_like(&t));
+                }
+            }
+        });
+        let x = Tensor::randn([2, 4, 5, 5], (Kind::Float, Device::Cpu));
+        let plain = |x: &Tensor| conv.forward_t(x, false); // grad mode on: not folded
+        let close = |a: &Tensor, b: &Tensor| {
+            let err = (a - b).abs().max().double_value(&[]);
+            assert!(err < 1e-4, "max difference {err}");
+        };
+        let folded = tch::no_grad(|| conv.forward_t(&x, false));
+        close(&folded, &plain(&x).detach());
+        assert!(
+            plain(&x).requires_grad(),
+            "training path must keep the graph"
+        );
+
+        tch::no_grad(|| {
+            let mut w = conv.weight.shallow_clone();
+            let _ = w.g_mul_scalar_(-2.0);
+        });
+        let refolded = tch::no_grad(|| conv.forward_t(&x, false));
+        close(&refolded, &plain(&x).detach());
+        assert!((&refolded - &folded).abs().max().double_value(&[]) > 1e-2);
+    }
 }

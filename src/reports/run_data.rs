@@ -98,11 +98,11 @@ pub fn read_history(run: &Path) -> Result<Vec<EpochRecord>> {
     folder.read_json(&folder.history_json())
 }
 
-/// The first epoch with the highest validation accuracy (what training keeps as best).
+/// The epoch training keeps as best (the same rule: `improves_on`).
 pub fn best_epoch(history: &[EpochRecord]) -> Option<usize> {
     let mut best: Option<&EpochRecord> = None;
     for r in history {
-        if best.is_none_or(|b| r.val_accuracy > b.val_accuracy) {
+        if best.is_none_or(|b| crate::training::history::improves_on(r, b)) {
             best = Some(r);
         }
     }

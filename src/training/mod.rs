@@ -280,7 +280,10 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
 
     let mut test_metrics = None;
     if let Some(test) = &data.test {
-        let test_in = make(test, "test", 0)?;
+        // Streamed, not cached: the same computation (each image once through the whole
+        // network) without holding the frozen outputs of the whole Test set, and the same
+        // float32 path as `graft eval`, so both report the same score.
+        let test_in = Inputs::streamed(test, &cfg, opts);
         let m = evaluate(&model, &test_in, &data.classes, "testing")?;
         eprintln!(
             "graft: test accuracy {:.4}, test loss {:.4} ({} images)",

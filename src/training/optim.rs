@@ -83,10 +83,17 @@ impl Optimizer {
                     if !g.defined() {
                         continue;
                     }
-                    let _ = m.g_mul_scalar_(beta1).g_add_(&(&g * (1.0 - beta1)));
-                    let _ = v.g_mul_scalar_(beta2).g_add_(&(&g * &g * (1.0 - beta2)));
-                    let denom = (&*v / bc2).sqrt() + eps;
-                    let _ = p.g_sub_(&(&*m / &denom * (lr / bc1)));
+                    // In place, one temporary per moment: the update is memory-bound.
+                    // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+                    // p -= lr / bc1 * m / (sqrt(v / bc2) + eps), the last as p += m / d with
+                    // d = (sqrt(v) + eps sqrt(bc2)) * -(bc1 / (lr sqrt(bc2))).
+                    let _ = m.lerp_(&g, 1.0 - beta1);
+                    let _ = v.lerp_(&(&g * &g), 1.0 - beta2);
+                    let mut d = v.sqrt();
+                    let _ = d
+                        .g_add_scalar_(eps * bc2.sqrt())
+                        .g_mul_scalar_(-bc1 / (lr * bc2.sqrt()));
+                    let _ = p.addcdiv_(m, &d);
                 }
             }
         });
@@ -119,5 +126,73 @@ impl Optimizer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Kind, Tensor};
+
+    /// Runs `steps` updates of a 3-element parameter under constant gradients `g(step)`.
+    fn run(config: OptimizerConfig, lr_scale: f64, grads: &[[f64; 3]]) -> Vec<f64> {
+        let p = Tensor::from_slice(&[0.5f64, -1.0, 2.0]).set_requires_grad(true);
+        let mut opt = Optimizer::new(config, vec![p.shallow_clone()]);
+        opt.lr_scale = lr_scale;
+        for g in grads {
+            opt.zero_grad();
+            let target = Tensor::from_slice(g);
+            (&p * &target).sum(Kind::Double).backward(); // d/dp = g
+            opt.step();
+        }
+        Vec::<f64>::try_from(&p.detach()).unwrap()
+    }
+
+    #[test]
+    fn adam_matches_the_textbook_update() {
+        let (lr, b1, b2, eps) = (0.01, 0.9, 0.999, 1e-7);
+        let grads = [[0.3, -2.0, 1e-3], [-0.1, -1.5, 4.0], [0.2, 0.0, -3.0]];
+        let got = run(
+            OptimizerConfig::Adam {
+                lr,
+                beta1: b1,
+                beta2: b2,
+                eps,
+            },
+            0.5,
+            &grads,
+        );
+        let mut want = [0.5f64, -1.0, 2.0];
+        let (mut m, mut v) = ([0.0f64; 3], [0.0f64; 3]);
+        for (t, g) in grads.iter().enumerate() {
+            let t = (t + 1) as i32;
+            for i in 0..3 {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let (mh, vh) = (m[i] / (1.0 - b1.powi(t)), v[i] / (1.0 - b2.powi(t)));
+                want[i] -= 0.5 * lr * mh / (vh.sqrt() + eps);
+            }
+        }
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn sgd_momentum_matches_pytorch() {
+        let (lr, mu) = (0.1, 0.9);
+        let grads = [[1.0, -2.0, 0.5], [0.5, 0.5, 0.5]];
+        let got = run(OptimizerConfig::Sgd { lr, momentum: mu }, 1.0, &grads);
+        let mut want = [0.5f64, -1.0, 2.0];
+        let mut vel = [0.0f64; 3];
+        for g in grads {
+            for i in 0..3 {
+                vel[i] = mu * vel[i] + g[i];
+                want[i] -= lr * vel[i];
+            }
+        }
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
     }
 }
