@@ -108,38 +108,9 @@ pub fn load_vars(vs: &nn::VarStore, path: &Path) -> Result<()> {
     copy_vars(vs, &tensor_io::load(path)?.tensors, path)
 }
 
-/// Copies named tensors (read from `path`) into `vs`, requiring every variable and refusing
-/// shape mismatches.
+/// Copies named tensors (read from `path`) into `vs`: every variable, nothing else, each of its
+/// shape; checked before anything is copied.
 pub fn copy_vars(vs: &nn::VarStore, tensors: &[(String, tch::Tensor)], path: &Path) -> Result<()> {
-    let mut vars = vs.variables();
-    let mut seen = 0;
-    tch::no_grad(|| -> Result<()> {
-        for (name, t) in tensors {
-            if let Some(v) = vars.get_mut(name) {
-                if v.size() != t.size() {
-                    anyhow::bail!(
-                        "{}: tensor '{name}' has shape {:?}, the model needs {:?}",
-                        path.display(),
-                        t.size(),
-                        v.size()
-                    );
-                }
-                v.copy_(&t.to_device(v.device()));
-                seen += 1;
-            }
-        }
-        Ok(())
-    })?;
-    if seen != vars.len() {
-        let missing: Vec<_> = vars
-            .keys()
-            .filter(|k| !tensors.iter().any(|(n, _)| n == *k))
-            .take(3)
-            .collect();
-        anyhow::bail!(
-            "{}: missing model tensors, e.g. {missing:?}",
-            path.display()
-        );
-    }
-    Ok(())
+    let vars = vs.variables().into_iter().collect();
+    crate::weights::copy_checked(vars, tensors, path, "the model", |_| false)
 }

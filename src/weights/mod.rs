@@ -86,25 +86,40 @@ pub fn apply(
     source: &Path,
 ) -> Result<()> {
     let head = crate::models::classifier::HEAD_PREFIX;
-    let vars: BTreeMap<String, Tensor> = vs
+    let vars = vs
         .variables()
         .into_iter()
         .filter(|(n, _)| !n.starts_with(head))
         .collect();
+    copy_checked(vars, tensors, source, arch.name(), |name| {
+        catalog::is_ignorable(name, with_top)
+    })
+}
+
+/// Copies `tensors` into `vars`, matched one to one by name and shape, after checking all of
+/// them: a file with a tensor too many, too few or of another shape is refused, naming it, and
+/// nothing is copied. `skip` names tensors a file may carry that the model does not use.
+/// Serves pretrained weights (`apply`) and graft's own model files and checkpoints alike.
+pub fn copy_checked(
+    vars: BTreeMap<String, Tensor>,
+    tensors: &[(String, Tensor)],
+    source: &Path,
+    model: &str,
+    skip: impl Fn(&str) -> bool,
+) -> Result<()> {
     let src = source.display();
     let mut seen = HashMap::new();
     let mut unexpected = Vec::new();
     for (name, t) in tensors {
-        if catalog::is_ignorable(name, with_top) {
+        if skip(name) {
             continue;
         }
         match vars.get(name) {
             None => unexpected.push(name.as_str()),
             Some(v) if v.size() != t.size() => {
                 bail!(
-                    "{src}: tensor '{name}' has shape {:?}, {} needs {:?}",
+                    "{src}: tensor '{name}' has shape {:?}, {model} needs {:?}",
                     t.size(),
-                    arch.name(),
                     v.size()
                 )
             }
@@ -122,8 +137,7 @@ pub fn apply(
         .collect();
     if unexpected.len() + missing.len() > vars.len() / 2 {
         bail!(
-            "{src}: not weights for {} ({} of its {} tensors are unknown to it, e.g. '{}'; {} of {} needed are missing)",
-            arch.name(),
+            "{src}: not weights for {model} ({} of its {} tensors are unknown to it, e.g. '{}'; {} of {} needed are missing)",
             unexpected.len(),
             tensors.len(),
             unexpected.first().or(missing.first()).unwrap_or(&"?"),
@@ -133,15 +147,13 @@ pub fn apply(
     }
     if let Some(name) = unexpected.first() {
         bail!(
-            "{src}: unexpected tensor '{name}' (not part of {}){}",
-            arch.name(),
+            "{src}: unexpected tensor '{name}' (not part of {model}){}",
             more(unexpected.len())
         );
     }
     if let Some(name) = missing.first() {
         bail!(
-            "{src}: missing tensor '{name}' needed by {}{}",
-            arch.name(),
+            "{src}: missing tensor '{name}' needed by {model}{}",
             more(missing.len())
         );
     }
@@ -223,4 +235,75 @@ pub fn save_weights(path: &Path, vs: &nn::VarStore, arch: Arch, source_sha256: &
 /// Converts a float tensor's values to a Vec (for tests and reports).
 pub fn to_vec_f32(t: &Tensor) -> Result<Vec<f32>> {
     Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).map_err(|e| anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn model() -> (nn::VarStore, BTreeMap<String, Tensor>) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = vs.root().zeros("a", &[2, 3]);
+        let _ = vs.root().zeros_no_train("b", &[4]);
+        let vars = vs.variables().into_iter().collect();
+        (vs, vars)
+    }
+
+    fn file(names: &[(&str, &[i64])]) -> Vec<(String, Tensor)> {
+        names
+            .iter()
+            .map(|(n, s)| (n.to_string(), Tensor::ones(*s, (Kind::Float, Device::Cpu))))
+            .collect()
+    }
+
+    fn shallow(vars: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+        vars.iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect()
+    }
+
+    fn untouched(vars: &BTreeMap<String, Tensor>) -> bool {
+        vars.values()
+            .all(|t| t.sum(Kind::Float).double_value(&[]) == 0.0)
+    }
+
+    #[test]
+    fn copy_checked_copies_all_or_nothing() {
+        let path = Path::new("m.safetensors");
+        let cases: [(&[(&str, &[i64])], &str); 4] = [
+            (
+                &[("a", &[2, 3]), ("b", &[4]), ("c", &[1])],
+                "unexpected tensor 'c'",
+            ),
+            (&[("a", &[2, 3]), ("b", &[5])], "tensor 'b' has shape [5]"),
+            (&[("a", &[2, 3])], "missing tensor 'b'"),
+            (
+                &[("a", &[2, 3]), ("a", &[2, 3]), ("b", &[4])],
+                "'a' appears twice",
+            ),
+        ];
+        for (names, expected) in cases {
+            let (_vs, vars) = model();
+            let err = copy_checked(shallow(&vars), &file(names), path, "the model", |_| false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.contains("m.safetensors"),
+                "{err}"
+            );
+            assert!(untouched(&vars), "nothing copied when refusing: {err}");
+        }
+        let (_vs, vars) = model();
+        let skip_c = |n: &str| n == "c";
+        copy_checked(
+            shallow(&vars),
+            &file(&[("a", &[2, 3]), ("b", &[4]), ("c", &[1])]),
+            path,
+            "m",
+            skip_c,
+        )
+        .unwrap();
+        assert!(vars.values().all(|t| t.min().double_value(&[]) == 1.0));
+    }
 }
