@@ -2,10 +2,10 @@
 //! fixed stem (32) and head (1280) whose first and last stages are not deepened. Convolutions use
 //! TensorFlow 'same' padding. Names follow the PyTorch port's state dict (`_blocks.3._bn1.weight`)
 //! with `_blocks.N` renamed to the block `blocks.N` and the stem/head under `stem.`/`head.`.
-use super::layers::tf_same_pad;
+use super::layers::{FoldCache, Norm, records_grad, tf_same_pad};
 use super::{Block, BlockModule};
 use tch::Tensor;
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, ModuleT};
 
 const BN: nn::BatchNormConfig = nn::BatchNormConfig {
     cudnn_enabled: true,
@@ -48,43 +48,85 @@ fn round_filters(filters: i64, width: f64) -> i64 {
     }
 }
 
-fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, groups: i64) -> nn::Conv2D {
-    nn::conv2d(
-        p,
-        cin,
-        cout,
-        k,
-        nn::ConvConfig {
+/// Conv (no bias, no padding: 'same' padding is applied before) + batch norm. Inference folds
+/// the batch norm into the conv (frozen weights, or trainable ones under no_grad).
+#[derive(Debug)]
+struct ConvNorm {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    stride: i64,
+    groups: i64,
+    fold: FoldCache,
+}
+
+impl ConvNorm {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conv: nn::Path,
+        bn: nn::Path,
+        cin: i64,
+        cout: i64,
+        k: i64,
+        stride: i64,
+        groups: i64,
+    ) -> Self {
+        let config = nn::ConvConfig {
             bias: false,
             groups,
             ..Default::default()
-        },
-    )
+        };
+        Self {
+            conv: nn::conv2d(conv, cin, cout, k, config),
+            bn: nn::batch_norm2d(bn, cout, BN),
+            stride,
+            groups,
+            fold: FoldCache::default(),
+        }
+    }
+}
+
+impl ModuleT for ConvNorm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        if let (false, false, Some(beta)) = (train, records_grad(&self.conv.ws), &self.bn.bs) {
+            let norm = Norm {
+                gamma: self.bn.ws.as_ref(),
+                beta,
+                mean: &self.bn.running_mean,
+                var: &self.bn.running_var,
+                eps: BN.eps,
+            };
+            let (w, b) = self.fold.get(&self.conv.ws, &norm);
+            return tch::no_grad(|| xs.conv2d(&w, Some(&b), self.stride, 0, 1, self.groups));
+        }
+        xs.conv2d(
+            &self.conv.ws,
+            None::<Tensor>,
+            self.stride,
+            0,
+            1,
+            self.groups,
+        )
+        .apply_t(&self.bn, train)
+    }
 }
 
 #[derive(Debug)]
 struct Stem {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    conv: ConvNorm,
 }
 
 impl ModuleT for Stem {
     fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
-        tf_same_pad(xs, 3, 2)
-            .conv2d(&self.conv.ws, None::<Tensor>, 2, 0, 1, 1)
-            .apply_t(&self.bn, t)
-            .relu6()
+        self.conv.forward_t(&tf_same_pad(xs, 3, 2), t).relu6()
     }
 }
 
 /// Inverted residual block (MBConv) without squeeze-excite.
 #[derive(Debug)]
 struct MbConv {
-    expand: Option<(nn::Conv2D, nn::BatchNorm)>,
-    depthwise: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    project: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    expand: Option<ConvNorm>,
+    depthwise: ConvNorm,
+    project: ConvNorm,
     kernel: i64,
     stride: i64,
     residual: bool,
@@ -93,18 +135,20 @@ struct MbConv {
 impl MbConv {
     fn new(p: nn::Path, expand_ratio: i64, kernel: i64, stride: i64, cin: i64, cout: i64) -> Self {
         let mid = cin * expand_ratio;
-        let expand = (expand_ratio != 1).then(|| {
-            (
-                conv(&p / "_expand_conv", cin, mid, 1, 1),
-                nn::batch_norm2d(&p / "_bn0", mid, BN),
-            )
-        });
+        let expand = (expand_ratio != 1)
+            .then(|| ConvNorm::new(&p / "_expand_conv", &p / "_bn0", cin, mid, 1, 1, 1));
         Self {
             expand,
-            depthwise: conv(&p / "_depthwise_conv", mid, mid, kernel, mid),
-            bn1: nn::batch_norm2d(&p / "_bn1", mid, BN),
-            project: conv(&p / "_project_conv", mid, cout, 1, 1),
-            bn2: nn::batch_norm2d(&p / "_bn2", cout, BN),
+            depthwise: ConvNorm::new(
+                &p / "_depthwise_conv",
+                &p / "_bn1",
+                mid,
+                mid,
+                kernel,
+                stride,
+                mid,
+            ),
+            project: ConvNorm::new(&p / "_project_conv", &p / "_bn2", mid, cout, 1, 1, 1),
             kernel,
             stride,
             residual: stride == 1 && cin == cout,
@@ -115,35 +159,26 @@ impl MbConv {
 impl ModuleT for MbConv {
     fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
         let x = match &self.expand {
-            Some((c, bn)) => xs.apply(c).apply_t(bn, t).relu6(),
+            Some(c) => c.forward_t(xs, t).relu6(),
             None => xs.shallow_clone(),
         };
-        let groups = self.depthwise.ws.size()[0];
-        let x = tf_same_pad(&x, self.kernel, self.stride)
-            .conv2d(
-                &self.depthwise.ws,
-                None::<Tensor>,
-                self.stride,
-                0,
-                1,
-                groups,
-            )
-            .apply_t(&self.bn1, t)
+        let x = self
+            .depthwise
+            .forward_t(&tf_same_pad(&x, self.kernel, self.stride), t)
             .relu6();
-        let x = self.project.forward(&x).apply_t(&self.bn2, t);
+        let x = self.project.forward_t(&x, t);
         if self.residual { x + xs } else { x }
     }
 }
 
 #[derive(Debug)]
 struct Head {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    conv: ConvNorm,
 }
 
 impl ModuleT for Head {
     fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
-        xs.apply(&self.conv).apply_t(&self.bn, t).relu6()
+        self.conv.forward_t(xs, t).relu6()
     }
 }
 
@@ -154,8 +189,7 @@ pub fn blocks(p: &nn::Path, variant: u8) -> Vec<Block> {
     let mut out = vec![Block::new(
         "stem",
         Box::new(Stem {
-            conv: conv(&stem / "_conv_stem", 3, 32, 3, 1),
-            bn: nn::batch_norm2d(&stem / "_bn0", 32, BN),
+            conv: ConvNorm::new(&stem / "_conv_stem", &stem / "_bn0", 3, 32, 3, 2, 1),
         }) as Box<dyn BlockModule>,
     )];
     let mut cin = 32; // the stem is not widened in Lite
@@ -179,8 +213,7 @@ pub fn blocks(p: &nn::Path, variant: u8) -> Vec<Block> {
     out.push(Block::new(
         "head",
         Box::new(Head {
-            conv: conv(&head / "_conv_head", cin, 1280, 1, 1),
-            bn: nn::batch_norm2d(&head / "_bn1", 1280, BN),
+            conv: ConvNorm::new(&head / "_conv_head", &head / "_bn1", cin, 1280, 1, 1, 1),
         }),
     ));
     out
