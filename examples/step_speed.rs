@@ -1,9 +1,11 @@
 //! Training-step breakdown on cached features: forward, backward and optimizer times per batch
-//! for the upper blocks (default: trainable from mixed_8, as the fast recipe).
+//! for the upper blocks with the default recipe's head and optimizer (default: trainable from
+//! mixed_8, as the recipe), then the cost of writing the model and a checkpoint.
 //! Usage: cargo run --release --example step_speed -- [BATCH] [HW] [FREEZE_BLOCK]
-use graft::models::Arch;
-use graft::models::classifier::{Classifier, HeadConfig};
-use graft::training::optim::{Optimizer, OptimizerConfig};
+use graft::models::classifier::Classifier;
+use graft::training::optim::Optimizer;
+use graft::training::{config, trainable_variables};
+use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -14,50 +16,19 @@ fn main() -> anyhow::Result<()> {
     let hw: i64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
     let freeze = args.get(3).map_or("mixed_7", |s| s.as_str());
     tch::set_num_threads(2);
-    let arch = Arch::InceptionV3;
+    let recipe = config::fast_recipe(PathBuf::new(), None);
+    let arch = recipe.backbone;
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut model = Classifier::new(
-        &vs.root(),
-        arch,
-        95,
-        HeadConfig {
-            hidden: 512,
-            dropout: 0.2,
-        },
-    );
+    let mut model = Classifier::new(&vs.root(), arch, 95, recipe.head);
     let path = graft::weights::resolve_weights(arch, None)?;
     let t = graft::weights::read_weight_file(&path, arch)?;
     graft::weights::apply(&vs, arch, false, &t, &path)?;
     graft::models::use_channels_last(&vs);
     model.trainable_from = model.backbone.block_index(freeze)? + 1;
-    let frozen: Vec<String> = model.backbone.blocks[..model.trainable_from]
-        .iter()
-        .map(|b| b.var_prefix())
-        .collect();
-    let mut params = Vec::new();
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in named {
-        if !t.requires_grad() {
-            continue;
-        }
-        if frozen.iter().any(|p| name.starts_with(p.as_str())) {
-            let _ = t.set_requires_grad(false);
-        } else {
-            params.push(t);
-        }
-    }
+    let params = trainable_variables(&vs, &model);
     let n_params: i64 = params.iter().map(|p| p.numel() as i64).sum();
     println!("trainable tensors {} params {n_params}", params.len());
-    let mut opt = Optimizer::new(
-        OptimizerConfig::Adam {
-            lr: 3e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
-        params,
-    );
+    let mut opt = Optimizer::new(recipe.optimizer, params);
     let cin = 768;
     let x = Tensor::randn([batch, cin, hw, hw], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(95, [batch], (Kind::Int64, Device::Cpu));
@@ -101,25 +72,17 @@ fn main() -> anyhow::Result<()> {
         "eval forward {:.1} ms",
         t0.elapsed().as_secs_f64() / 5.0 * 1e3
     );
-    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    let t0 = Instant::now();
-    graft::tensor_io::save(
-        std::path::Path::new("/tmp/save_test.safetensors"),
-        &named,
-        Default::default(),
-    )?;
-    println!("save model {:.2} s", t0.elapsed().as_secs_f64());
-    let mut ck: Vec<(String, Tensor)> = named
-        .iter()
-        .map(|(n, t)| (n.clone(), t.shallow_clone()))
-        .collect();
-    ck.extend(opt.named_state());
-    let t0 = Instant::now();
-    graft::tensor_io::save(
-        std::path::Path::new("/tmp/save_test.safetensors"),
-        &ck,
-        Default::default(),
-    )?;
-    println!("save checkpoint {:.2} s", t0.elapsed().as_secs_f64());
+
+    // What training writes after each epoch: the model, then model + optimizer state.
+    let dir = tempfile::tempdir()?;
+    let model_vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    let mut checkpoint: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    checkpoint.extend(opt.named_state());
+    for (what, tensors) in [("model", &model_vars), ("checkpoint", &checkpoint)] {
+        let t0 = Instant::now();
+        let file = dir.path().join(format!("{what}.safetensors"));
+        graft::tensor_io::save(&file, tensors, Default::default())?;
+        println!("save {what} {:.2} s", t0.elapsed().as_secs_f64());
+    }
     Ok(())
 }

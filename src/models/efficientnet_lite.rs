@@ -2,7 +2,7 @@
 //! fixed stem (32) and head (1280) whose first and last stages are not deepened. Convolutions use
 //! TensorFlow 'same' padding. Names follow the PyTorch port's state dict (`_blocks.3._bn1.weight`)
 //! with `_blocks.N` renamed to the block `blocks.N` and the stem/head under `stem.`/`head.`.
-use super::layers::{FoldCache, Norm, records_grad, tf_same_pad};
+use super::layers::{Conv, FoldCache, Norm, tf_same_pad};
 use super::{Block, BlockModule};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
@@ -48,8 +48,8 @@ fn round_filters(filters: i64, width: f64) -> i64 {
     }
 }
 
-/// Conv (no bias, no padding: 'same' padding is applied before) + batch norm. Inference folds
-/// the batch norm into the conv (frozen weights, or trainable ones under no_grad).
+/// Conv (no bias, no padding: 'same' padding is applied before) + batch norm, folded for
+/// inference (see `FoldCache`).
 #[derive(Debug)]
 struct ConvNorm {
     conv: nn::Conv2D,
@@ -87,26 +87,21 @@ impl ConvNorm {
 
 impl ModuleT for ConvNorm {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        if let (false, false, Some(beta)) = (train, records_grad(&self.conv.ws), &self.bn.bs) {
-            let norm = Norm {
-                gamma: self.bn.ws.as_ref(),
-                beta,
-                mean: &self.bn.running_mean,
-                var: &self.bn.running_var,
-                eps: BN.eps,
-            };
-            let (w, b) = self.fold.get(&self.conv.ws, &norm);
-            return tch::no_grad(|| xs.conv2d(&w, Some(&b), self.stride, 0, 1, self.groups));
-        }
-        xs.conv2d(
-            &self.conv.ws,
-            None::<Tensor>,
-            self.stride,
-            0,
-            1,
-            self.groups,
-        )
-        .apply_t(&self.bn, train)
+        let conv = Conv {
+            weight: &self.conv.ws,
+            stride: self.stride,
+            padding: [0, 0],
+            groups: self.groups,
+        };
+        let norm = Norm {
+            gamma: self.bn.ws.as_ref(),
+            beta: self.bn.bs.as_ref(),
+            mean: &self.bn.running_mean,
+            var: &self.bn.running_var,
+            momentum: BN.momentum,
+            eps: BN.eps,
+        };
+        self.fold.forward(xs, &conv, &norm, train)
     }
 }
 

@@ -108,7 +108,7 @@ fn freeze_index(model: &Classifier, freeze: &Freeze) -> Result<usize> {
 }
 
 /// Marks the frozen blocks' variables as not trainable; returns the trainable ones.
-fn trainable_variables(vs: &nn::VarStore, model: &Classifier) -> Vec<Tensor> {
+pub fn trainable_variables(vs: &nn::VarStore, model: &Classifier) -> Vec<Tensor> {
     let frozen: Vec<String> = model.backbone.blocks[..model.trainable_from]
         .iter()
         .map(|b| b.var_prefix())

@@ -250,7 +250,10 @@ mod tests {
         (vs, vars)
     }
 
-    fn file(names: &[(&str, &[i64])]) -> Vec<(String, Tensor)> {
+    /// Tensor names and shapes of a file.
+    type Listing<'a> = &'a [(&'a str, &'a [i64])];
+
+    fn file(names: Listing) -> Vec<(String, Tensor)> {
         names
             .iter()
             .map(|(n, s)| (n.to_string(), Tensor::ones(*s, (Kind::Float, Device::Cpu))))
@@ -271,7 +274,7 @@ mod tests {
     #[test]
     fn copy_checked_copies_all_or_nothing() {
         let path = Path::new("m.safetensors");
-        let cases: [(&[(&str, &[i64])], &str); 4] = [
+        let cases: [(Listing, &str); 4] = [
             (
                 &[("a", &[2, 3]), ("b", &[4]), ("c", &[1])],
                 "unexpected tensor 'c'",
