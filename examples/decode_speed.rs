@@ -8,8 +8,9 @@ fn main() -> anyhow::Result<()> {
     let size: u32 = args.get(2).map_or(Ok(100), |s| s.parse())?;
     let paths: Vec<&str> = list.lines().collect();
     let t = Instant::now();
+    let preprocess = graft::data::images::Preprocess { size };
     for p in &paths {
-        let _ = graft::data::images::load_chw(std::path::Path::new(p), size)?;
+        let _ = preprocess.load(std::path::Path::new(p))?;
     }
     println!(
         "{size} px: {:.0} images/s on one thread",

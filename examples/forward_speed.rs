@@ -8,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let size: i64 = args.get(1).map_or(Ok(100), |s| s.parse())?;
     let batch: i64 = args.get(2).map_or(Ok(32), |s| s.parse())?;
-    let arch = Arch::from_name(args.get(3).map_or("inception-v3", |s| s.as_str()))?;
+    let arch = Arch::named(args.get(3).map_or("inception-v3", |s| s.as_str()))?;
     tch::set_num_threads(2);
     let (_vs, net) = graft::weights::load_backbone(arch, None, tch::Device::Cpu, false)?;
     let x = tch::Tensor::randint(255, [batch, 3, size, size], tch::kind::FLOAT_CPU);

@@ -2,12 +2,12 @@
 //! for the upper blocks with the default recipe's head and optimizer (default: trainable from
 //! mixed_8, as the recipe), then the cost of writing the model and a checkpoint.
 //! Usage: cargo run --release --example step_speed -- [BATCH] [HW] [FREEZE_BLOCK]
-use graft::models::classifier::Classifier;
-use graft::training::optim::Optimizer;
-use graft::training::{config, trainable_variables};
+use graft::models::Arch;
+use graft::run::config::Freeze;
+use graft::training::{build_model, recipe};
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, Tensor};
 
 fn main() -> anyhow::Result<()> {
     graft::engine::tune_allocator();
@@ -16,19 +16,16 @@ fn main() -> anyhow::Result<()> {
     let hw: i64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
     let freeze = args.get(3).map_or("mixed_7", |s| s.as_str());
     tch::set_num_threads(2);
-    let recipe = config::fast_recipe(PathBuf::new(), None);
-    let arch = recipe.backbone;
-    let vs = nn::VarStore::new(Device::Cpu);
-    let mut model = Classifier::new(&vs.root(), arch, 95, recipe.head);
-    let path = graft::weights::resolve_weights(arch, None)?;
-    let t = graft::weights::read_weight_file(&path, arch)?;
-    graft::weights::apply(&vs, arch, false, &t, &path)?;
-    graft::models::use_channels_last(&vs);
-    model.trainable_from = model.backbone.block_index(freeze)? + 1;
-    let params = trainable_variables(&vs, &model);
-    let n_params: i64 = params.iter().map(|p| p.numel() as i64).sum();
-    println!("trainable tensors {} params {n_params}", params.len());
-    let mut opt = Optimizer::new(recipe.optimizer, params);
+    let mut recipe = recipe::fast(Arch::named("inception-v3")?, PathBuf::new(), None);
+    recipe.freeze = Freeze::Through(freeze.to_string());
+    let (vs, model, mut opt) = build_model(&recipe, 95, Device::Cpu)?;
+    let n_params: i64 = vs
+        .trainable_variables()
+        .iter()
+        .filter(|p| p.requires_grad())
+        .map(|p| p.numel() as i64)
+        .sum();
+    println!("trainable params {n_params}");
     let cin = 768;
     let x = Tensor::randn([batch, cin, hw, hw], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(95, [batch], (Kind::Int64, Device::Cpu));

@@ -37,9 +37,9 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     };
     let count = tch::Cuda::device_count() as usize;
     if count == 0 {
-        bail!(
+        return Err(crate::error::bad_input(format!(
             "device '{spec}' requested, but no CUDA device is available (libtorch sees none); use --device cpu"
-        );
+        )));
     }
     if index >= count {
         bail!(
@@ -48,6 +48,42 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         );
     }
     Ok(Device::Cuda(index))
+}
+
+/// Where inference and training run: the libtorch device, and the threads that decode images
+/// ahead of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Runtime {
+    /// The libtorch device.
+    pub device: Device,
+    /// Image-decoding threads.
+    pub workers: usize,
+}
+
+impl Runtime {
+    /// `device` with the default number of decoding threads (see [`default_workers`]).
+    pub fn new(device: Device) -> Self {
+        Self {
+            device,
+            workers: default_workers(),
+        }
+    }
+}
+
+/// Default decode workers: a quarter of the cores (at least one), leaving the rest to libtorch.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 4)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// "cpu (2 threads)" or "cuda:0", for logs.
+pub fn describe(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ => format!("cpu ({} threads)", threads()),
+    }
 }
 
 /// Sets libtorch's intra-op threads (all cores when None).

@@ -1,12 +1,30 @@
 //! graft: transfer learning from ImageNet-pretrained CNNs on libtorch.
-pub mod cli;
+//!
+//! The modules form layers; a module imports only from layers below it (checked by
+//! `tests/layers.rs` on every `crate::` and `super::` path):
+//!
+//! 1. foundation: `error`, `cancel`, `engine`, `fsx`, `tensor_io`, `progress`, `metrics`
+//! 2. `data` (images, folders, splits, loading) and `models` (backbones, their specs, the head)
+//! 3. `weights`: pinned pretrained weights, reading and checking weight files
+//! 4. `run`: the run folder's typed files and loading a trained model
+//! 5. `inference`: preprocessing, forward and scoring for eval, predict, embed and serving
+//! 6. `training`: recipes, optimizers, the training loop
+//! 7. `reports`: curves, report.html, summary, graph, devices
+//!
+//! The command line (`src/main.rs`, `src/cli/`) is the binary, above all of them.
+#![warn(missing_docs, clippy::too_many_lines)]
+
+pub mod cancel;
 pub mod data;
-pub mod embed;
 pub mod engine;
-pub mod evaluation;
+pub mod error;
+pub mod fsx;
+pub mod inference;
+pub mod metrics;
 pub mod models;
 pub mod progress;
 pub mod reports;
+pub mod run;
 pub mod tensor_io;
 pub mod training;
 pub mod weights;

@@ -1,6 +1,7 @@
 //! Progress bars on stderr (hidden when stderr is not a terminal).
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A progress bar over `len` items, labelled `what`.
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(

@@ -1,6 +1,6 @@
 //! Reading and writing named tensors as safetensors, with string metadata (tch's own writer
 //! has no metadata, which graft uses to record what a file holds).
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -78,23 +78,25 @@ pub fn save(
             },
         ));
     }
-    let views = stored.iter().map(|(n, b)| (n.as_str(), b));
-    let tmp = path.with_extension("safetensors.partial");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    safetensors::tensor::serialize_to_file(views, &Some(metadata), &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::fsx::write_atomic(path, |tmp| {
+        let views = stored.iter().map(|(n, b)| (n.as_str(), b));
+        Ok(safetensors::tensor::serialize_to_file(
+            views,
+            &Some(metadata),
+            tmp,
+        )?)
+    })
 }
 
 /// Named tensors of a safetensors file (sorted by name) and its metadata.
 pub struct Loaded {
+    /// The tensors, sorted by name.
     pub tensors: Vec<(String, Tensor)>,
+    /// The file's string metadata (empty when it has none).
     pub metadata: HashMap<String, String>,
 }
 
+/// Reads a safetensors file; a file that is not one (truncated, say) is an error naming it.
 pub fn load(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
@@ -115,4 +117,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
         tensors,
         metadata: meta.metadata().clone().unwrap_or_default(),
     })
+}
+
+/// A float tensor's values as a Vec (any shape, flattened).
+pub fn to_vec_f32(t: &Tensor) -> Result<Vec<f32>> {
+    Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).map_err(|e| anyhow!("{e}"))
 }

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use graft::models::Arch;
-use graft::weights::{self, to_vec_f32};
+use graft::tensor_io::to_vec_f32;
+use graft::weights;
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -22,7 +22,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn inception_v3_reproduces_reference_features_at_100_and_299_px() {
-    let (_vs, net) = backbone(Arch::InceptionV3, false);
+    let (_vs, net) = backbone(arch("inception-v3"), false);
     let refs = reference();
     let refs = refs["inception_v3"].as_object().unwrap();
     assert_eq!(refs.len(), 6);
@@ -37,7 +37,7 @@ fn inception_v3_reproduces_reference_features_at_100_and_299_px() {
 
 #[test]
 fn efficientnet_lite0_reproduces_reference_features_and_imagenet_top5() {
-    let (_vs, net) = backbone(Arch::EfficientNetLite0, true);
+    let (_vs, net) = backbone(arch("efficientnet-lite0"), true);
     let refs = reference();
     let refs = refs["efficientnet_lite0"].as_object().unwrap();
     assert_eq!(refs.len(), 6);
@@ -70,7 +70,7 @@ fn efficientnet_lite0_reproduces_reference_features_and_imagenet_top5() {
 
 #[test]
 fn parameter_counts_match_the_published_models() {
-    let (vs, net) = backbone(Arch::InceptionV3, false);
+    let (vs, net) = backbone(arch("inception-v3"), false);
     // Keras' InceptionV3(include_top=False): conv kernels + batch-norm beta, mean and variance.
     assert_eq!(weights::count_parameters(&vs, ""), 21_802_784);
     assert_eq!(net.block_names().len(), 12);
@@ -82,7 +82,7 @@ fn parameter_counts_match_the_published_models() {
         ]
     );
 
-    let (vs, net) = backbone(Arch::EfficientNetLite0, true);
+    let (vs, net) = backbone(arch("efficientnet-lite0"), true);
     // The state dict's 4,694,024 values less nothing: num_batches_tracked counters are not parameters.
     assert_eq!(weights::count_parameters(&vs, ""), 4_694_024);
     assert_eq!(weights::count_parameters(&vs, "top."), 1_281_000);
@@ -91,7 +91,7 @@ fn parameter_counts_match_the_published_models() {
 
 #[test]
 fn any_input_size_from_the_minimum_works() {
-    let (_vs, net) = backbone(Arch::InceptionV3, false);
+    let (_vs, net) = backbone(arch("inception-v3"), false);
     for size in [75, 123, 160] {
         let x = tch::Tensor::full(
             [2, 3, size, size],
@@ -101,5 +101,5 @@ fn any_input_size_from_the_minimum_works() {
         let f = tch::no_grad(|| net.features(&x));
         assert_eq!(f.size(), [2, 2048], "size {size}");
     }
-    assert!(Arch::InceptionV3.check_size(74).is_err());
+    assert!(arch("inception-v3").check_size(74).is_err());
 }

@@ -2,7 +2,6 @@
 mod common;
 
 use common::*;
-use graft::models::Arch;
 use std::process::Command;
 
 fn graft() -> Command {
@@ -13,7 +12,7 @@ fn graft() -> Command {
 
 #[test]
 fn embed_writes_json_and_skips_undecodable_files() {
-    cached_weights(Arch::EfficientNetLite0);
+    cached_weights(arch("efficientnet-lite0"));
     let dir = tempfile::tempdir().unwrap();
     let inputs = dir.path().join("in");
     std::fs::create_dir_all(inputs.join("nested")).unwrap();
@@ -97,7 +96,7 @@ fn embed_writes_json_and_skips_undecodable_files() {
 
 #[test]
 fn embed_safetensors_holds_features_and_paths() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.safetensors");
     let kiwi = demo().join("Test/Kiwi");

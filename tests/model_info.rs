@@ -2,6 +2,10 @@
 //! architecture graph, and the device listing. No weights are needed.
 
 use graft::models::Arch;
+
+fn arch(name: &str) -> Arch {
+    Arch::named(name).unwrap()
+}
 use graft::reports::summary::{self, RowKind, SummaryOptions};
 use serde_json::Value;
 use std::process::Command;
@@ -28,7 +32,7 @@ const SEED_HEAD_120: i64 = 1_049_088 + 61_560;
 
 #[test]
 fn inception_v3_parameter_counts_match_keras() {
-    let s = summary::summarize(&SummaryOptions::new(Arch::InceptionV3)).unwrap();
+    let s = summary::summarize(&SummaryOptions::new(arch("inception-v3"))).unwrap();
     assert_eq!(s.total, INCEPTION_TOTAL);
     assert_eq!(s.trainable, INCEPTION_TRAINABLE);
     assert_eq!(s.non_trainable, 34_432);
@@ -93,7 +97,7 @@ fn summary_with_the_seed_head_for_120_classes() {
 
 #[test]
 fn freezing_moves_blocks_to_non_trainable() {
-    let mut opts = SummaryOptions::new(Arch::InceptionV3);
+    let mut opts = SummaryOptions::new(arch("inception-v3"));
     opts.size = Some(75);
     opts.classes = Some(10);
     opts.freeze = Some("all".parse().unwrap());
@@ -109,7 +113,7 @@ fn freezing_moves_blocks_to_non_trainable() {
 #[test]
 fn efficientnet_summary_counts_every_variable() {
     let built = summary::build(
-        Arch::EfficientNetLite0,
+        arch("efficientnet-lite0"),
         None,
         graft::models::classifier::HeadConfig::seed(),
     );
@@ -119,7 +123,7 @@ fn efficientnet_summary_counts_every_variable() {
         .values()
         .map(|t| t.size().iter().product::<i64>())
         .sum();
-    let s = summary::summarize(&SummaryOptions::new(Arch::EfficientNetLite0)).unwrap();
+    let s = summary::summarize(&SummaryOptions::new(arch("efficientnet-lite0"))).unwrap();
     assert_eq!(s.total, all);
     assert!(
         s.rows
@@ -155,11 +159,13 @@ fn graph_draws_blocks_as_clusters_in_data_flow_order() {
         );
     }
     assert!(dot.contains("\"mixed_5.tower_1.conv_2\" [label=\"tower_1.conv_2\\nconv 1×7"));
-    // Data flow: input -> stem chain -> mixed's branches -> concat -> ... -> head.
+    // Data flow: input -> stem chain (convs and pools) -> mixed's branches -> concat -> ... -> head.
     for edge in [
         "\"input\" -> \"stem.conv\";",
-        "\"stem.conv_4\" -> \"mixed.conv\";",
-        "\"stem.conv_4\" -> \"mixed.tower_1.conv\";",
+        "\"stem.conv_4\" -> \"stem.pool_1\";",
+        "\"stem.pool_1\" -> \"mixed.conv\";",
+        "\"stem.pool_1\" -> \"mixed.tower_1.conv\";",
+        "\"mixed.tower_2.pool\" -> \"mixed.tower_2.conv\";",
         "\"mixed.tower_1.conv\" -> \"mixed.tower_1.conv_1\";",
         "\"mixed.tower_1.conv_2\" -> \"mixed.concat\";",
         "\"mixed.concat\" -> \"mixed_1.tower.conv\";",
@@ -170,8 +176,9 @@ fn graph_draws_blocks_as_clusters_in_data_flow_order() {
     ] {
         assert!(dot.contains(edge), "missing edge {edge}");
     }
-    // mixed_3's max-pool branch carries 288 channels that no conv produces.
-    assert!(dot.contains("\"mixed_3.pool\""));
+    // mixed_3's max-pool branch: a node of its own, into the concat.
+    assert!(dot.contains("\"mixed_3.pool\" -> \"mixed_3.concat\";"));
+    assert!(dot.contains("max pool 3×3, stride 2"));
     let svg = dot_file.with_extension("svg");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if std::path::Path::new("/usr/bin/dot").exists() {

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use graft::models::Arch;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -15,7 +14,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn trained_run() -> &'static Path {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
     RUN.get_or_init(|| {
-        cached_weights(Arch::InceptionV3);
+        cached_weights(arch("inception-v3"));
         let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-run");
         let _ = std::fs::remove_dir_all(&run);
         let out = Command::new(env!("CARGO_BIN_EXE_graft"))

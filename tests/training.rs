@@ -2,7 +2,6 @@
 mod common;
 
 use common::*;
-use graft::models::Arch;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -76,7 +75,7 @@ fn copy_tree(src: &Path, dst: &Path) {
 
 #[test]
 fn train_eval_predict_round_trip_on_the_demo_set() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     ok(quick_train(&demo(), &run, &["--val-split", "0.25"]));
@@ -216,7 +215,7 @@ fn bad_datasets_are_refused_naming_the_path() {
 
 #[test]
 fn corrupt_images_are_reported_skipped_and_counted() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     copy_tree(&demo(), &data);
@@ -250,7 +249,7 @@ fn corrupt_images_are_reported_skipped_and_counted() {
 
 #[test]
 fn the_best_epoch_is_restored_even_without_early_stopping() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     // A large SGD step makes validation accuracy move up and down; patience outlasts the run.
@@ -319,7 +318,7 @@ fn the_best_epoch_is_restored_even_without_early_stopping() {
 #[cfg(unix)]
 #[test]
 fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let args = |out: &Path| -> Vec<String> {
         [
@@ -407,7 +406,7 @@ fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {
 
 #[test]
 fn the_seed_recipe_runs_end_to_end_on_a_few_images() {
-    cached_weights(Arch::InceptionV3);
+    cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     for split in ["Training", "Test"] {
@@ -454,4 +453,68 @@ fn the_seed_recipe_runs_end_to_end_on_a_few_images() {
             .as_f64()
             .is_some()
     );
+}
+
+#[test]
+fn a_lite_run_spells_its_backbone_once_and_old_run_folders_still_predict() {
+    cached_weights(arch("efficientnet-lite0"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("lite");
+    // The default recipe with another backbone: its own cut point and size from the spec.
+    ok(graft(&[
+        "--threads",
+        "2",
+        "train",
+        "--data",
+        s(&demo()),
+        "--out",
+        s(&run),
+        "--backbone",
+        "efficientnet-lite0",
+        "--size",
+        "64",
+        "--epochs",
+        "1",
+    ]));
+    let config = json(run.join("config.json"));
+    assert_eq!(config["backbone"], "efficientnet-lite0");
+    assert_eq!(
+        config["freeze"],
+        serde_json::json!({"through": "blocks.10"})
+    );
+    assert_eq!(config["format_version"], 2);
+    let kiwi = demo().join("Test/Kiwi/33_100.jpg");
+    let predict = |run: &Path| {
+        let out = graft(&["predict", "--run", s(run), "--json", s(&kiwi)]);
+        let stdout = out.stdout.clone();
+        ok(out);
+        serde_json::from_slice::<Value>(&stdout).unwrap()
+    };
+    let now = predict(&run);
+
+    // The same run as graft 0.1 (run-folder format 1) wrote it: the serde spelling of the
+    // backbone, a normalization field, no format_version.
+    let old = dir.path().join("old");
+    copy_tree(&run, &old);
+    let mut config = json(old.join("config.json"));
+    let fields = config.as_object_mut().unwrap();
+    fields.remove("format_version");
+    fields.insert("backbone".into(), "efficient-net-lite0".into());
+    fields.insert(
+        "normalization".into(),
+        serde_json::json!({"mean": 127.0, "scale": 128.0}),
+    );
+    std::fs::write(old.join("config.json"), config.to_string()).unwrap();
+    assert_eq!(predict(&old), now);
+
+    // A run folder with a required field missing is refused, naming the file and the field.
+    let broken = dir.path().join("broken");
+    copy_tree(&run, &broken);
+    let mut config = json(broken.join("config.json"));
+    config.as_object_mut().unwrap().remove("size");
+    std::fs::write(broken.join("config.json"), config.to_string()).unwrap();
+    let out = graft(&["predict", "--run", s(&broken), s(&kiwi)]);
+    assert_eq!(out.status.code(), Some(2), "bad input");
+    let e = err(out);
+    assert!(e.contains("config.json") && e.contains("size"), "{e}");
 }

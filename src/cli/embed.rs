@@ -1,9 +1,15 @@
+//! `graft embed`.
 use super::BackboneArgs;
-use crate::data::loader;
-use crate::embed::{self, EmbedOptions, Format};
 use anyhow::Result;
+use graft::engine::Runtime;
+use graft::inference::embed::{self, EmbedOptions, Format};
 use std::path::PathBuf;
-use tch::Device;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Safetensors,
+    Json,
+}
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -23,23 +29,25 @@ pub struct EmbedArgs {
     pub out: PathBuf,
     /// safetensors: tensor `features` [N, D], paths in the metadata; json: [{"path", "features"}].
     #[arg(long, value_enum, default_value = "safetensors")]
-    pub format: Format,
+    pub format: FormatArg,
     /// Image files or folders (searched recursively).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(args: EmbedArgs, device: Device) -> Result<()> {
+pub fn run(args: EmbedArgs, runtime: Runtime) -> Result<()> {
     let opts = EmbedOptions {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,
         size: args.size,
         batch_size: args.batch,
-        workers: args.workers.unwrap_or_else(loader::default_workers),
-        device,
+        runtime,
         inputs: args.inputs,
         out: args.out,
-        format: args.format,
+        format: match args.format {
+            FormatArg::Safetensors => Format::Safetensors,
+            FormatArg::Json => Format::Json,
+        },
     };
     let s = embed::embed(&opts)?;
     eprintln!(

@@ -1,7 +1,8 @@
-use crate::evaluation::predict;
+//! `graft eval` and `graft predict`.
 use anyhow::Result;
+use graft::engine::Runtime;
+use graft::inference::{Predictor, predict};
 use std::path::PathBuf;
-use tch::Device;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -18,11 +19,11 @@ pub struct EvalArgs {
     pub workers: Option<usize>,
 }
 
-pub fn run(a: EvalArgs, device: Device) -> Result<()> {
-    let workers = a
-        .workers
-        .unwrap_or_else(crate::data::loader::default_workers);
-    let m = predict::eval(&a.run, &a.data, device, workers)?;
+pub fn run(a: EvalArgs, runtime: Runtime) -> Result<()> {
+    let (m, skipped) = predict::eval(&a.run, &a.data, runtime)?;
+    if !skipped.is_empty() {
+        eprintln!("graft: {} files skipped", skipped.len());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(());
@@ -60,11 +61,9 @@ pub struct PredictArgs {
     pub images: Vec<PathBuf>,
 }
 
-pub fn run_predict(a: PredictArgs, device: Device) -> Result<()> {
-    let workers = a
-        .workers
-        .unwrap_or_else(crate::data::loader::default_workers);
-    let (preds, skipped) = predict::predict(&a.run, &a.images, a.top_k, device, workers)?;
+pub fn run_predict(a: PredictArgs, runtime: Runtime) -> Result<()> {
+    let predictor = Predictor::open(&a.run, runtime.device)?;
+    let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, runtime.workers)?;
     for msg in &skipped {
         eprintln!("graft: skipped {msg}");
     }

@@ -5,10 +5,11 @@ mod reports;
 mod train;
 mod weights;
 
-use crate::engine;
-use crate::models::Arch;
 use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use graft::engine::{self, Runtime};
+use graft::models::Arch;
 
 #[derive(Parser)]
 #[command(
@@ -19,23 +20,23 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// CPU threads for libtorch (default: all cores).
     #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    threads: Option<usize>,
     /// cpu, cuda or cuda:N.
     #[arg(long, global = true, default_value = "cpu")]
-    pub device: String,
+    device: String,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+enum Command {
     /// Fetch, check and cache pretrained weights.
     #[command(subcommand)]
     Weights(weights::WeightsCommand),
     /// Write one feature vector per image (global average pool of the backbone).
     Embed(embed::EmbedArgs),
     /// Train a classifier on labelled image folders.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Score a trained run on a labelled folder.
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
@@ -50,25 +51,54 @@ pub enum Command {
     Devices(reports::DevicesArgs),
 }
 
-/// The backbone argument shared by commands.
-#[derive(clap::Args, Clone)]
-pub struct BackboneArgs {
-    /// Backbone network.
-    #[arg(long, value_enum, default_value = "inception-v3")]
-    pub backbone: Arch,
-    /// Weights file (.safetensors, .pt, .pth) instead of the fetched pretrained ones.
-    #[arg(long)]
-    pub weights: Option<std::path::PathBuf>,
+/// Parses a backbone name, listing the known ones in `--help` and errors.
+fn arch_parser() -> impl TypedValueParser<Value = Arch> {
+    let names: Vec<&'static str> = Arch::all().map(|a| a.name).collect();
+    PossibleValuesParser::new(names).map(|name| Arch::named(&name).expect("a listed name"))
 }
 
+/// The backbone argument shared by commands.
+#[derive(clap::Args, Clone)]
+struct BackboneArgs {
+    /// Backbone network.
+    #[arg(long, default_value = "inception-v3", value_parser = arch_parser())]
+    backbone: Arch,
+    /// Weights file (.safetensors, .pt, .pth) instead of the fetched pretrained ones.
+    #[arg(long)]
+    weights: Option<std::path::PathBuf>,
+}
+
+/// Decoding threads for commands that read images (default: a quarter of the cores).
+fn runtime(device: &str, workers: Option<usize>) -> Result<Runtime> {
+    let mut rt = Runtime::new(engine::parse_device(device)?);
+    if let Some(w) = workers {
+        rt.workers = w.max(1);
+    }
+    Ok(rt)
+}
+
+/// Runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
+    let device = cli.device.as_str();
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
-        Command::Embed(args) => embed::run(args, engine::parse_device(&cli.device)?),
-        Command::Train(args) => train::run(args, engine::parse_device(&cli.device)?),
-        Command::Eval(args) => eval::run(args, engine::parse_device(&cli.device)?),
-        Command::Predict(args) => eval::run_predict(args, engine::parse_device(&cli.device)?),
+        Command::Embed(args) => {
+            let rt = runtime(device, args.workers)?;
+            embed::run(args, rt)
+        }
+        Command::Train(args) => {
+            let rt = runtime(device, args.workers)?;
+            train::run(*args, rt)
+        }
+        Command::Eval(args) => {
+            let rt = runtime(device, args.workers)?;
+            eval::run(args, rt)
+        }
+        Command::Predict(args) => {
+            let rt = runtime(device, args.workers)?;
+            eval::run_predict(args, rt)
+        }
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),

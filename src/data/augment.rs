@@ -20,6 +20,7 @@ use image::RgbImage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// Random transforms applied to training images.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Augment {
     /// Maximum shear angle, in degrees (Keras `shear_range`).
@@ -31,6 +32,7 @@ pub struct Augment {
 }
 
 impl Augment {
+    /// No augmentation.
     pub fn none() -> Self {
         Augment {
             shear: 0.0,
@@ -48,6 +50,7 @@ impl Augment {
         }
     }
 
+    /// Whether it changes nothing.
     pub fn is_identity(&self) -> bool {
         self.shear == 0.0 && self.zoom == 0.0 && !self.flip
     }
@@ -73,6 +76,7 @@ pub struct Transform {
 }
 
 impl Transform {
+    /// No change.
     pub const IDENTITY: Transform = Transform {
         shear_deg: 0.0,
         zx: 1.0,
@@ -104,6 +108,7 @@ impl Transform {
         self.shear_deg != 0.0 || self.zx != 1.0 || self.zy != 1.0
     }
 
+    /// Whether it changes nothing.
     pub fn is_identity(&self) -> bool {
         !self.has_affine() && !self.flip
     }

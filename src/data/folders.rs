@@ -1,28 +1,35 @@
-//! Labelled image folders (`ROOT/<Class>/.../<image>`) and a stratified train/validation split.
+//! Labelled image folders (`ROOT/<Class>/.../<image>`).
 //!
 //! Classes are the sub-folder names of ROOT, sorted in byte order; the images of a class are the
-//! files under its folder (recursively) with an image extension, sorted by path. Hidden files and
-//! folders (name starting with '.') are ignored, as are plain files directly in ROOT.
-use crate::data::images::has_image_extension;
-use anyhow::{Context, Result, bail};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+//! files under its folder (recursively) with an image extension, sorted by path, found by the
+//! crate's one walker (`data::walk`: hidden entries skipped, links followed once). Plain files
+//! directly in ROOT are ignored.
+use super::images::has_image_extension;
+use super::walk;
+use crate::error::bad_input;
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
+/// One labelled image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    /// The image file.
     pub path: PathBuf,
+    /// Index into the folder's class list.
     pub label: usize,
 }
 
+/// A scanned labelled folder.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
+    /// The folder scanned.
     pub root: PathBuf,
     /// Class names; `Item::label` indexes this list.
     pub classes: Vec<String>,
     /// Sorted by (label, path).
     pub items: Vec<Item>,
+    /// Entries the walker could not read (path and reason), skipped.
+    pub problems: Vec<String>,
 }
 
 impl ImageFolder {
@@ -30,29 +37,29 @@ impl ImageFolder {
     pub fn scan(root: &Path) -> Result<Self> {
         let folders = class_folders(root)?;
         let classes: Vec<String> = folders.iter().map(|(name, _)| name.clone()).collect();
-        let mut items = Vec::new();
+        let (mut items, mut problems) = (Vec::new(), Vec::new());
         for (label, (_, dir)) in folders.iter().enumerate() {
-            push_class_images(dir, label, &mut items)?;
+            push_class_images(dir, label, &mut items, &mut problems)?;
         }
-        finish(root, classes, items)
+        finish(root, classes, items, problems)
     }
 
     /// Scans ROOT/<Class>/... with the labels of `classes` (the training classes). A class folder
     /// not among `classes` is an error; classes absent from ROOT are fine.
     pub fn scan_with_classes(root: &Path, classes: &[String]) -> Result<Self> {
         let folders = class_folders(root)?;
-        let mut items = Vec::new();
+        let (mut items, mut problems) = (Vec::new(), Vec::new());
         for (name, dir) in &folders {
             let Some(label) = classes.iter().position(|c| c == name) else {
-                bail!(
+                return Err(bad_input(format!(
                     "{}: class '{name}' is not among the {} training classes",
                     dir.display(),
                     classes.len()
-                );
+                )));
             };
-            push_class_images(dir, label, &mut items)?;
+            push_class_images(dir, label, &mut items, &mut problems)?;
         }
-        finish(root, classes.to_vec(), items)
+        finish(root, classes.to_vec(), items, problems)
     }
 
     /// Number of items of each class, indexed by label.
@@ -66,155 +73,77 @@ impl ImageFolder {
         }
         counts
     }
-
-    pub fn paths(&self) -> Vec<PathBuf> {
-        self.items.iter().map(|i| i.path.clone()).collect()
-    }
-
-    pub fn labels(&self) -> Vec<usize> {
-        self.items.iter().map(|i| i.label).collect()
-    }
 }
 
-fn finish(root: &Path, classes: Vec<String>, mut items: Vec<Item>) -> Result<ImageFolder> {
+fn finish(
+    root: &Path,
+    classes: Vec<String>,
+    mut items: Vec<Item>,
+    problems: Vec<String>,
+) -> Result<ImageFolder> {
     if items.is_empty() {
-        bail!("{}: no images found", root.display());
+        return Err(bad_input(format!("{}: no images found", root.display())));
     }
     items.sort_by(|a, b| a.label.cmp(&b.label).then_with(|| a.path.cmp(&b.path)));
     Ok(ImageFolder {
         root: root.to_path_buf(),
         classes,
         items,
+        problems,
     })
-}
-
-fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
-}
-
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot read folder", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("{}: cannot read folder", dir.display()))?;
-    entries.retain(|p| !is_hidden(p));
-    entries.sort();
-    Ok(entries)
 }
 
 /// The (name, path) of each class sub-folder of `root`, sorted by name (byte order).
 fn class_folders(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !root.exists() {
-        bail!("{}: no such folder", root.display());
+        return Err(bad_input(format!("{}: no such folder", root.display())));
     }
     if !root.is_dir() {
-        bail!(
+        return Err(bad_input(format!(
             "{}: not a folder (expected ROOT/<class>/<images>)",
             root.display()
-        );
+        )));
     }
-    let mut folders = Vec::new();
-    let mut loose_images = 0usize;
-    for path in list_dir(root)? {
-        if path.is_dir() {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .with_context(|| format!("{}: class folder name is not UTF-8", path.display()))?
-                .to_string();
-            folders.push((name, path));
-        } else if has_image_extension(&path) {
-            loose_images += 1;
-        }
-    }
+    let folders = walk::sub_folders(root)?;
     if folders.is_empty() {
-        if loose_images > 0 {
-            bail!(
-                "{}: no class sub-folders (found {loose_images} images directly in it; \
-                 expected ROOT/<class>/<images>)",
-                root.display()
-            );
-        }
-        bail!(
-            "{}: no class sub-folders (expected ROOT/<class>/<images>)",
+        let loose = std::fs::read_dir(root)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| has_image_extension(&e.path()))
+                    .count()
+            })
+            .unwrap_or(0);
+        let found = if loose > 0 {
+            format!("found {loose} images directly in it; ")
+        } else {
+            String::new()
+        };
+        return Err(bad_input(format!(
+            "{}: no class sub-folders ({found}expected ROOT/<class>/<images>)",
             root.display()
-        );
+        )));
     }
-    folders.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(folders)
 }
 
-fn push_class_images(dir: &Path, label: usize, items: &mut Vec<Item>) -> Result<()> {
-    let mut paths = Vec::new();
-    walk_images(dir, &mut paths)?;
-    if paths.is_empty() {
-        bail!("{}: class folder has no images", dir.display());
+fn push_class_images(
+    dir: &Path,
+    label: usize,
+    items: &mut Vec<Item>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let found = walk::images_under(dir);
+    problems.extend(found.problems);
+    if found.files.is_empty() {
+        return Err(bad_input(format!(
+            "{}: class folder has no images",
+            dir.display()
+        )));
     }
+    let mut paths = found.files;
     paths.sort();
     items.extend(paths.into_iter().map(|path| Item { path, label }));
     Ok(())
-}
-
-fn walk_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for path in list_dir(dir)? {
-        if path.is_dir() {
-            walk_images(&path, out)?;
-        } else if has_image_extension(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Stratified, seeded split of item indices into (train, validation), both sorted.
-///
-/// In each class of n items, round(n * fraction) go to validation (at least 1 when n >= 2 and
-/// fraction > 0, and at most n - 1 so that every class keeps a training item; a class of one item
-/// stays in training), chosen by a seeded shuffle. `fraction` is clamped to [0, 1]; 0 puts
-/// everything in training. Labels >= `n_classes` are handled as extra classes.
-pub fn stratified_split(
-    items: &[Item],
-    n_classes: usize,
-    fraction: f64,
-    seed: u64,
-) -> (Vec<usize>, Vec<usize>) {
-    let fraction = if fraction.is_nan() {
-        0.0
-    } else {
-        fraction.clamp(0.0, 1.0)
-    };
-    let n_groups = items
-        .iter()
-        .map(|i| i.label + 1)
-        .max()
-        .unwrap_or(0)
-        .max(n_classes);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
-    for (i, item) in items.iter().enumerate() {
-        by_class[item.label].push(i);
-    }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut train = Vec::with_capacity(items.len());
-    let mut val = Vec::new();
-    for mut members in by_class {
-        let n = members.len();
-        let mut k = (n as f64 * fraction).round() as usize;
-        if fraction > 0.0 && n >= 2 {
-            k = k.max(1);
-        }
-        k = k.min(n.saturating_sub(1));
-        if k > 0 {
-            members.shuffle(&mut rng);
-        }
-        val.extend_from_slice(&members[..k]);
-        train.extend_from_slice(&members[k..]);
-    }
-    train.sort_unstable();
-    val.sort_unstable();
-    (train, val)
 }
 
 #[cfg(test)]
@@ -371,57 +300,5 @@ mod tests {
         let f = ImageFolder::scan(root).unwrap();
         let n_kiwi = std::fs::read_dir(demo().join("Test/Kiwi")).unwrap().count();
         assert_eq!(f.class_counts()[0], n_kiwi);
-    }
-
-    #[test]
-    fn stratified_split_properties() {
-        let f = ImageFolder::scan(&demo().join("Training")).unwrap();
-        let nc = f.classes.len();
-        let (train, val) = stratified_split(&f.items, nc, 0.2, 7);
-        // Sorted, disjoint, covering.
-        assert!(train.windows(2).all(|w| w[0] < w[1]));
-        assert!(val.windows(2).all(|w| w[0] < w[1]));
-        let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..f.items.len()).collect::<Vec<_>>());
-        // Every class in validation, with round(24 * 0.2) = 5 (+-1) items.
-        let mut per_class = vec![0usize; nc];
-        for &i in &val {
-            per_class[f.items[i].label] += 1;
-        }
-        for &c in &per_class {
-            assert!((4..=6).contains(&c), "{per_class:?}");
-        }
-        // Deterministic for a seed, different for another.
-        assert_eq!(
-            stratified_split(&f.items, nc, 0.2, 7),
-            (train.clone(), val.clone())
-        );
-        assert_ne!(stratified_split(&f.items, nc, 0.2, 8).1, val);
-        // Fraction 0: all train.
-        let (t0, v0) = stratified_split(&f.items, nc, 0.0, 7);
-        assert!(v0.is_empty());
-        assert_eq!(t0.len(), f.items.len());
-    }
-
-    #[test]
-    fn stratified_split_small_classes() {
-        let item = |label| Item {
-            path: PathBuf::from("x.jpg"),
-            label,
-        };
-        // Class 0: 1 item, class 1: 2 items, class 2: 10 items.
-        let mut items = vec![item(0), item(1), item(1)];
-        items.extend((0..10).map(|_| item(2)));
-        let (train, val) = stratified_split(&items, 3, 0.01, 1);
-        let labels: Vec<usize> = val.iter().map(|&i| items[i].label).collect();
-        assert_eq!(labels.len(), 2);
-        assert!(labels.contains(&1) && labels.contains(&2));
-        assert!(train.contains(&0));
-        // A large fraction still leaves one training item per class.
-        let (train, _) = stratified_split(&items, 3, 1.0, 1);
-        let mut tl: Vec<usize> = train.iter().map(|&i| items[i].label).collect();
-        tl.dedup();
-        assert_eq!(tl, vec![0, 1, 2]);
     }
 }

@@ -4,68 +4,69 @@ use anyhow::{Context, Result, bail};
 use fast_image_resize::{FilterType::Bilinear, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 use image::imageops::FilterType;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File extensions taken when walking folders (files named explicitly are always tried).
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "jfif"];
 
+/// Whether `path` has one of [`IMAGE_EXTENSIONS`] (any case).
 pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-/// Expands files and folders (recursively, sorted, images by extension) into a list of files.
-pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut out)?;
-        } else if input.is_file() {
-            out.push(input.clone());
-        } else {
-            bail!("{}: no such file or folder", input.display());
-        }
-    }
-    Ok(out)
+/// How an image file becomes a network input: decoded by content, resized to `size` x `size`
+/// (the whole image, aspect ratio not kept, as the seed did), laid out as CHW bytes. The one
+/// path for evaluation, prediction, embedding and serving; training adds augmentation on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preprocess {
+    /// Side of the square input, in pixels.
+    pub size: u32,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading folder {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading folder {}", dir.display()))?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if has_image_extension(&path) {
-            out.push(path);
-        }
+impl Preprocess {
+    /// Decodes, resizes and lays out the image file at `path`.
+    pub fn load(&self, path: &Path) -> Result<Vec<u8>> {
+        Ok(self.apply(decode(path)?))
     }
-    Ok(())
+
+    /// Decodes, resizes and lays out an image held in memory; `name` is used in errors.
+    pub fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>> {
+        Ok(self.apply(decode_bytes(bytes, name)?))
+    }
+
+    /// Resizes and lays out a decoded image.
+    pub fn apply(&self, img: RgbImage) -> Vec<u8> {
+        to_chw(&resize_square(img, self.size))
+    }
 }
 
 /// Decodes an image file to 8-bit RGB.
 pub fn decode(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+    decode_bytes(&bytes, &path.display().to_string())
+}
+
+/// Decodes an image held in memory to 8-bit RGB; `name` (a path, a request's part name) is
+/// used in errors.
+pub fn decode_bytes(bytes: &[u8], name: &str) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        bail!("{name}: empty file, not an image");
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+        .with_context(|| format!("{name}: cannot read"))?;
     match reader.format() {
-        None => bail!("{}: not an image (unrecognized format)", path.display()),
-        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
-            bail!(
-                "{}: truncated JPEG (no end-of-image marker after the image data)",
-                path.display()
-            )
+        None => bail!("{name}: not an image (unrecognized format)"),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            bail!("{name}: truncated JPEG (no end-of-image marker after the image data)")
         }
         Some(_) => {}
     }
     let img = reader
         .decode()
-        .map_err(|e| anyhow::anyhow!("{}: cannot decode image: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{name}: cannot decode image: {e}"))?;
     Ok(img.to_rgb8())
 }
 
@@ -110,11 +111,6 @@ pub fn to_chw(img: &RgbImage) -> Vec<u8> {
         out[2 * w * h + i] = px[2];
     }
     out
-}
-
-/// Decodes, resizes and lays out one image as CHW bytes.
-pub fn load_chw(path: &Path, size: u32) -> Result<Vec<u8>> {
-    Ok(to_chw(&resize_square(decode(path)?, size)))
 }
 
 #[cfg(test)]

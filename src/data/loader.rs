@@ -9,6 +9,7 @@ use tch::{Kind, Tensor};
 /// Decodes one item into CHW bytes of the batch's size, or says why it could not.
 pub type DecodeFn = dyn Fn(usize, &PathBuf) -> anyhow::Result<Vec<u8>> + Send + Sync;
 
+/// Decoded images of one batch, and the inputs of it that failed.
 pub struct Batch {
     /// Indices (into the input list) of the images in `pixels`, in order.
     pub indices: Vec<usize>,
@@ -18,19 +19,52 @@ pub struct Batch {
     pub failures: Vec<(usize, String)>,
 }
 
+/// How a stream is cut and how far it runs ahead of its consumer.
 pub struct LoaderConfig {
+    /// Images per batch (the last one may be smaller).
     pub batch_size: usize,
+    /// Side of the square images `decode` produces.
     pub size: u32,
+    /// Decoding threads.
     pub workers: usize,
+    /// Batches decoded ahead at most (memory stays bounded).
     pub prefetch: usize,
 }
 
-/// Default decode workers: a quarter of the cores (at least one), leaving the rest to libtorch.
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get() / 4)
-        .unwrap_or(1)
-        .max(1)
+/// Files that could not be used in one run (a corrupt image, an unreadable folder), each
+/// reported once: the count belongs to the run that met them, not to the process.
+#[derive(Debug, Default, Clone)]
+pub struct Skips(std::collections::BTreeSet<String>);
+
+impl Skips {
+    /// Records a message naming the file and the problem; true when it is new (to report it).
+    pub fn record(&mut self, message: &str) -> bool {
+        self.0.insert(message.to_string())
+    }
+
+    /// Records and reports (on stderr, once each) every message of `messages`.
+    pub fn report<'a>(&mut self, messages: impl IntoIterator<Item = &'a String>) {
+        for m in messages {
+            if self.record(m) {
+                eprintln!("graft: skipped {m}");
+            }
+        }
+    }
+
+    /// How many distinct files were skipped.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The messages, sorted.
+    pub fn messages(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
 }
 
 /// Streams `paths` in order as batches, decoding with `decode` on `cfg.workers` threads.

@@ -1,5 +1,8 @@
-//! Image data: finding image files, decoding them, and feeding batches to the model.
+//! Image data: finding image files (one walker), decoding and preprocessing them, labelled
+//! folders and how they are split, augmentation, and the parallel batch loader.
 pub mod augment;
 pub mod folders;
 pub mod images;
+pub mod labelled;
 pub mod loader;
+pub mod walk;

@@ -9,10 +9,12 @@ use tch::nn::{self, Module};
 /// Variables of the head live under this prefix; everything else is the backbone.
 pub const HEAD_PREFIX: &str = "classifier.";
 
+/// The classification head's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HeadConfig {
     /// Units of the hidden dense layer (0: logits straight from the pooled features).
     pub hidden: i64,
+    /// Dropout after the hidden layer while training (0: none).
     pub dropout: f64,
 }
 
@@ -26,8 +28,23 @@ impl HeadConfig {
     }
 }
 
+/// One dense layer of the head, as summaries and graphs show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseLayer {
+    /// Var-store prefix (`classifier.dense`, `classifier.logits`).
+    pub name: String,
+    /// Input features.
+    pub inputs: i64,
+    /// Output features.
+    pub outputs: i64,
+    /// Whether a ReLU (and the head's dropout) follows it.
+    pub relu: bool,
+}
+
+/// A backbone with a classification head.
 #[derive(Debug)]
 pub struct Classifier {
+    /// The pretrained network.
     pub backbone: Backbone,
     hidden: Option<nn::Linear>,
     logits: nn::Linear,
@@ -40,10 +57,11 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// Builds the backbone (without its ImageNet top) and a new head for `classes` classes.
     pub fn new(root: &nn::Path, arch: Arch, classes: i64, head: HeadConfig) -> Self {
         let backbone = Backbone::new(root, arch, false);
         let p = root / "classifier";
-        let mut features = arch.feature_dim();
+        let mut features = arch.feature_dim;
         let hidden = (head.hidden > 0).then(|| {
             let l = nn::linear(&p / "dense", features, head.hidden, Default::default());
             features = head.hidden;
@@ -85,8 +103,34 @@ impl Classifier {
         self.head(&layers::global_avg_pool(&x), train)
     }
 
+    /// Logits of u8 pixels [B, 3, H, W].
     pub fn forward(&self, pixels: &Tensor, train: bool) -> Tensor {
         self.forward_from_frozen(&self.frozen_features(pixels), train)
+    }
+
+    /// The head's dense layers in order.
+    pub fn head_layers(&self) -> Vec<DenseLayer> {
+        let dense = |name: &str, l: &nn::Linear, relu| {
+            let s = l.ws.size();
+            DenseLayer {
+                name: format!("{HEAD_PREFIX}{name}"),
+                inputs: s[1],
+                outputs: s[0],
+                relu,
+            }
+        };
+        let mut out: Vec<DenseLayer> = self
+            .hidden
+            .iter()
+            .map(|h| dense("dense", h, true))
+            .collect();
+        out.push(dense("logits", &self.logits, false));
+        out
+    }
+
+    /// Dropout rate after the hidden layer.
+    pub fn dropout(&self) -> f64 {
+        self.dropout
     }
 
     fn head(&self, features: &Tensor, train: bool) -> Tensor {

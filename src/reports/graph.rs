@@ -1,23 +1,24 @@
 //! The architecture as Graphviz DOT, like Keras' plot_model but navigable: each block is a
-//! cluster holding its parameterized sub-modules; blocks are chained in data-flow order. Inside
-//! a block, branches come from the variable names: sub-modules sharing a prefix (`tower_1.*`,
-//! `tower_1_*`) form a chain, and branches fan out from the block's input into a concat node.
-//! Parameter-free ops (pools, activations) are not drawn, except a pool branch that a concat's
-//! channel count reveals. A branch-free block whose output shape equals its input's gets a
-//! residual add (MBConv's rule: stride 1 and as many channels out as in).
-use super::summary::{self, Group, describe, shape_text, thousands};
-use crate::models::Arch;
+//! cluster holding its layers, drawn from the block's layer tree (the same tree that runs it):
+//! convolutions and pools as nodes, parallel branches fanning out from the block's input into a
+//! concat node, identity shortcuts as a residual add. Blocks are chained in data-flow order.
+use super::summary::{self, describe_conv, shape_text, thousands};
 use crate::models::classifier::HeadConfig;
+use crate::models::layers::{Activation, Conv, Pool, PoolKind};
+use crate::models::{Arch, Layer};
 use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+/// What to draw.
 pub struct GraphOptions {
+    /// The backbone.
     pub arch: Arch,
     /// Input size for the shapes in labels (default: the backbone's native size).
     pub size: Option<i64>,
     /// Draw the classification head for this many classes.
     pub classes: Option<i64>,
+    /// The head's shape.
     pub head: HeadConfig,
 }
 
@@ -30,113 +31,203 @@ fn q(s: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-/// The branch a sub-module belongs to, from its name relative to the block: `tower_1.conv_2`
-/// and `tower_1_mixed_conv` are in `tower_1`; a top-level `conv` is a branch of its own (None).
-fn branch_key(rel: &str) -> Option<String> {
-    if let Some((prefix, _)) = rel.rsplit_once('.') {
-        return Some(prefix.to_string());
-    }
-    let rest = rel.strip_prefix("tower")?;
-    let digits: String = rest
-        .strip_prefix('_')
-        .map(|r| r.chars().take_while(|c| c.is_ascii_digit()).collect())
-        .unwrap_or_default();
-    let key = if digits.is_empty() {
-        "tower".to_string()
-    } else {
-        format!("tower_{digits}")
-    };
-    // `tower_1_conv`: the digits must end a token.
-    let after = &rel[key.len()..];
-    if after.is_empty() || after.starts_with('_') {
-        Some(key)
-    } else {
-        Some("tower".to_string())
-    }
-}
+const CONV_FILL: &str = "#dbe9f6";
+const DENSE_FILL: &str = "#d9f0d3";
+const OP_FILL: &str = "#eeeeee";
 
-/// Output channels of a module, from its weight.
-fn out_channels(g: &Group) -> Option<i64> {
-    g.tensors
-        .iter()
-        .find(|(n, _)| n == "weight")
-        .map(|(_, t)| t.size()[0])
-}
-
-fn params(g: &Group) -> i64 {
-    g.tensors
-        .iter()
-        .map(|(_, t)| t.size().iter().product::<i64>())
-        .sum()
-}
-
-fn node(out: &mut String, id: &str, label: &str, g: Option<&Group>, indent: &str) {
-    let (fill, tip) = match g {
-        Some(g) => {
-            let d = describe(g);
-            let fill = if d.starts_with("dense") {
-                "#d9f0d3"
-            } else if d.starts_with("batch norm") {
-                "#fff2cc"
-            } else {
-                "#dbe9f6"
-            };
-            (
-                fill,
-                format!("{}: {} params", g.prefix, thousands(params(g))),
-            )
-        }
-        None => ("#eeeeee", id.to_string()),
-    };
+fn node(out: &mut String, id: &str, label: &str, fill: &str, tip: &str) {
     let _ = writeln!(
         out,
-        "{indent}{} [label={}, fillcolor=\"{fill}\", tooltip={}];",
+        "    {} [label={}, fillcolor=\"{fill}\", tooltip={}];",
         q(id),
         q(label),
-        q(&tip)
+        q(tip)
     );
+}
+
+fn conv_label(c: &Conv) -> String {
+    let act = match c.activation() {
+        Activation::None => "",
+        Activation::Relu => " + ReLU",
+        Activation::Relu6 => " + ReLU6",
+    };
+    format!("{} + batch norm{act}", describe_conv(c))
+}
+
+fn pool_label(p: &Pool) -> String {
+    let kind = match p.kind {
+        PoolKind::Max => "max pool",
+        PoolKind::Avg => "average pool",
+    };
+    format!("{kind} {k}×{k}, stride {}", p.stride, k = p.kernel)
+}
+
+/// Draws one block's layer tree: nodes into `nodes`, edges into `edges`.
+struct BlockDrawer<'a> {
+    block: &'a str,
+    nodes: String,
+    edges: Vec<(String, String, &'static str)>,
+    joins: usize,
+}
+
+impl BlockDrawer<'_> {
+    /// The name of `id` inside its block (`tower_1.conv_2`).
+    fn relative<'s>(&self, id: &'s str) -> &'s str {
+        id.strip_prefix(self.block)
+            .and_then(|r| r.strip_prefix('.'))
+            .unwrap_or(id)
+    }
+
+    /// One node fed by all of `inputs`: a concat node when there are several.
+    fn join(&mut self, inputs: Vec<String>, shape: &str) -> String {
+        if inputs.len() == 1 {
+            return inputs.into_iter().next().expect("one input");
+        }
+        let id = match self.joins {
+            0 => format!("{}.concat", self.block),
+            n => format!("{}.concat_{n}", self.block),
+        };
+        self.joins += 1;
+        let _ = writeln!(
+            self.nodes,
+            "    {} [label={}, shape=ellipse, fillcolor=\"#e6e6e6\"];",
+            q(&id),
+            q(&format!("concat\n{shape}"))
+        );
+        for i in inputs {
+            self.edges.push((i, id.clone(), ""));
+        }
+        id
+    }
+
+    /// Draws `layer` fed by `inputs`; returns its open outputs (a concatenation's branches stay
+    /// open until something consumes them, so nested concatenations draw as one).
+    fn draw(&mut self, layer: &Layer, inputs: Vec<String>) -> Vec<String> {
+        match layer {
+            Layer::Conv(c) => {
+                let from = self.join(inputs, "");
+                let params: i64 = c.tensors().iter().map(|(_, t)| t.numel() as i64).sum();
+                let label = format!("{}\n{}", self.relative(c.name()), conv_label(c));
+                let tip = format!("{}: {} params", c.name(), thousands(params));
+                node(&mut self.nodes, c.name(), &label, CONV_FILL, &tip);
+                self.edges.push((from, c.name().to_string(), ""));
+                vec![c.name().to_string()]
+            }
+            Layer::Pool(p) => {
+                let from = self.join(inputs, "");
+                let label = format!("{}\n{}", self.relative(&p.name), pool_label(p));
+                node(&mut self.nodes, &p.name, &label, OP_FILL, "no parameters");
+                self.edges.push((from, p.name.clone(), ""));
+                vec![p.name.clone()]
+            }
+            Layer::Seq(layers) => layers.iter().fold(inputs, |x, l| self.draw(l, x)),
+            Layer::Concat(branches) => branches
+                .iter()
+                .flat_map(|b| self.draw(b, inputs.clone()))
+                .collect(),
+            Layer::Residual(body) => {
+                let x = self.join(inputs, "");
+                let outs = self.draw(body, vec![x.clone()]);
+                let y = self.join(outs, "");
+                let add = format!("{}.add", self.block);
+                let _ = writeln!(
+                    self.nodes,
+                    "    {} [label=\"+ (residual)\", shape=circle, fillcolor=\"#e6e6e6\", fontsize=9];",
+                    q(&add)
+                );
+                self.edges.push((y, add.clone(), ""));
+                self.edges
+                    .push((x, add.clone(), "style=dashed, color=\"#999999\""));
+                vec![add]
+            }
+        }
+    }
+}
+
+fn write_edges(out: &mut String, edges: Vec<(String, String, &str)>) {
+    for (from, to, style) in edges {
+        if style.is_empty() {
+            let _ = writeln!(out, "  {} -> {};", q(&from), q(&to));
+        } else {
+            let _ = writeln!(out, "  {} -> {} [{style}];", q(&from), q(&to));
+        }
+    }
+}
+
+fn preamble(out: &mut String, arch: Arch, size: i64) {
+    let _ = writeln!(out, "digraph {} {{", q(arch.name));
+    *out += "  graph [rankdir=TB, compound=true, newrank=true, nodesep=0.25, ranksep=0.35, \
+fontname=\"Helvetica,Arial,sans-serif\", fontsize=13, labeljust=l];\n";
+    *out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica,Arial,sans-serif\", \
+fontsize=10, height=0.3];\n";
+    *out += "  edge [color=\"#555555\", arrowsize=0.6];\n";
+    let _ = writeln!(
+        out,
+        "  label={}; labelloc=t;",
+        q(&format!("{} at {size} px", arch.name))
+    );
+    let input = format!("input\n{}", shape_text(&Some(vec![3, size, size])));
+    let _ = writeln!(
+        out,
+        "  \"input\" [label={}, fillcolor=\"{OP_FILL}\", tooltip=\"input\"];",
+        q(&input)
+    );
+}
+
+fn head(out: &mut String, built: &summary::Built, features: i64, prev: &str) {
+    *out += "  subgraph \"cluster_classifier\" {\n    label=\"classifier\"; style=\"rounded,filled\"; fillcolor=\"#f3faf1\"; color=\"#b8c2d1\";\n";
+    let pool_label = format!("global average pool\n(N, {features})");
+    node(
+        out,
+        "global_average_pool",
+        &pool_label,
+        OP_FILL,
+        "no parameters",
+    );
+    for d in &built.head {
+        let relu = if d.relu { " + ReLU" } else { "" };
+        let label = format!(
+            "{}\ndense {}→{}{relu}  (N, {})",
+            d.name, d.inputs, d.outputs, d.outputs
+        );
+        let params = (d.inputs + 1) * d.outputs;
+        node(
+            out,
+            &d.name,
+            &label,
+            DENSE_FILL,
+            &format!("{}: {} params", d.name, thousands(params)),
+        );
+    }
+    *out += "  }\n";
+    let mut edges = vec![(prev.to_string(), "global_average_pool".to_string(), "")];
+    let mut last = "global_average_pool".to_string();
+    for d in &built.head {
+        edges.push((last, d.name.clone(), ""));
+        last = d.name.clone();
+    }
+    write_edges(out, edges);
 }
 
 /// The DOT text of the architecture.
 pub fn dot(opts: &GraphOptions) -> Result<String> {
     let arch = opts.arch;
-    let size = opts.size.unwrap_or(arch.native_size());
+    let size = opts.size.unwrap_or(arch.native_size);
     arch.check_size(size)?;
     let built = summary::build(arch, opts.classes, opts.head);
-    let backbone = &built.backbone;
-    let shapes = summary::block_shapes(backbone, size);
-    let groups = summary::groups(&built.vs);
-    let shape = |s: &[i64]| shape_text(&Some(s.to_vec()));
-
+    let shapes = summary::block_shapes(&built.backbone, size);
     let mut out = String::new();
-    let _ = writeln!(out, "digraph {} {{", q(arch.name()));
-    out += "  graph [rankdir=TB, compound=true, newrank=true, nodesep=0.25, ranksep=0.35, \
-fontname=\"Helvetica,Arial,sans-serif\", fontsize=13, labeljust=l];\n";
-    out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica,Arial,sans-serif\", \
-fontsize=10, height=0.3];\n";
-    out += "  edge [color=\"#555555\", arrowsize=0.6];\n";
-    let _ = writeln!(
-        out,
-        "  label={}; labelloc=t;",
-        q(&format!("{} at {size} px", arch.name()))
-    );
-    node(
-        &mut out,
-        "input",
-        &format!("input\n{}", shape(&[3, size, size])),
-        None,
-        "  ",
-    );
-
+    preamble(&mut out, arch, size);
     let mut prev = "input".to_string();
-    let mut prev_shape = vec![3, size, size];
-    for (b, block) in backbone.blocks.iter().enumerate() {
-        let vp = block.var_prefix();
-        let members: Vec<&Group> = groups
+    for (b, block) in built.backbone.blocks.iter().enumerate() {
+        let params: i64 = block
+            .layer
+            .convs()
             .iter()
-            .filter(|g| format!("{}.", g.prefix).starts_with(&vp))
-            .collect();
-        let block_params: i64 = members.iter().map(|g| params(g)).sum();
+            .flat_map(|c| c.tensors())
+            .map(|(_, t)| t.numel() as i64)
+            .sum();
+        let shape = shape_text(&Some(shapes[b].clone()));
         let _ = writeln!(
             out,
             "  subgraph {} {{",
@@ -146,154 +237,26 @@ fontsize=10, height=0.3];\n";
             out,
             "    label={}; style=\"rounded,filled\"; fillcolor=\"{}\"; color=\"#b8c2d1\";",
             q(&format!(
-                "{}  {}  {} params",
+                "{}  {shape}  {} params",
                 block.name,
-                shape(&shapes[b]),
-                thousands(block_params)
+                thousands(params)
             )),
             if b % 2 == 0 { "#f7f9fc" } else { "#fdfaf4" }
         );
-        let rel = |g: &Group| g.prefix[vp.len()..].to_string();
-        let branched = members.iter().any(|g| branch_key(&rel(g)).is_some());
-        let mut edges: Vec<(String, String, &str)> = Vec::new();
-        for g in &members {
-            node(
-                &mut out,
-                &g.prefix,
-                &format!("{}\n{}", rel(g), describe(g)),
-                Some(g),
-                "    ",
-            );
-        }
-        let output;
-        if branched {
-            // Branches in order of first appearance.
-            let mut branches: Vec<(Option<String>, Vec<&Group>)> = Vec::new();
-            for g in &members {
-                let key = branch_key(&rel(g));
-                match branches
-                    .iter_mut()
-                    .find(|(k, _)| key.is_some() && *k == key)
-                {
-                    Some((_, list)) => list.push(g),
-                    None => branches.push((key, vec![g])),
-                }
-            }
-            let concat = format!("{}.concat", block.name);
-            let mut tails_channels = 0;
-            for (key, list) in &branches {
-                let mut last: Option<&str> = None;
-                for g in list {
-                    let r = rel(g);
-                    let tail_part = match key {
-                        Some(k) => r[k.len()..].to_string(),
-                        None => r.clone(),
-                    };
-                    let from = last.unwrap_or(prev.as_str()).to_string();
-                    edges.push((from, g.prefix.clone(), ""));
-                    if tail_part.contains("mixed") {
-                        // A split: parallel leaves of the last chained module, each to concat.
-                        edges.push((g.prefix.clone(), concat.clone(), ""));
-                        tails_channels += out_channels(g).unwrap_or(0);
-                    } else {
-                        last = Some(&g.prefix);
-                    }
-                }
-                let leaves_split = list.iter().any(|g| rel(g).contains("mixed"));
-                if let (Some(l), false) = (last, leaves_split) {
-                    edges.push((l.to_string(), concat.clone(), ""));
-                    tails_channels += list
-                        .iter()
-                        .find(|g| g.prefix == l)
-                        .and_then(|g| out_channels(g))
-                        .unwrap_or(0);
-                }
-            }
-            let channels = shapes[b][0];
-            if tails_channels > 0 && tails_channels < channels {
-                let pool = format!("{}.pool", block.name);
-                node(
-                    &mut out,
-                    &pool,
-                    &format!(
-                        "pool branch\n{} channels, no params",
-                        channels - tails_channels
-                    ),
-                    None,
-                    "    ",
-                );
-                edges.push((prev.clone(), pool.clone(), ""));
-                edges.push((pool, concat.clone(), ""));
-            }
-            let _ = writeln!(
-                out,
-                "    {} [label={}, shape=ellipse, fillcolor=\"#e6e6e6\"];",
-                q(&concat),
-                q(&format!("concat\n{}", shape(&shapes[b])))
-            );
-            output = concat;
-        } else {
-            let mut last = prev.clone();
-            for g in &members {
-                edges.push((last.clone(), g.prefix.clone(), ""));
-                last = g.prefix.clone();
-            }
-            if shapes[b] == prev_shape && !members.is_empty() {
-                let add = format!("{}.add", block.name);
-                let _ = writeln!(
-                    out,
-                    "    {} [label=\"+ (residual)\", shape=circle, fillcolor=\"#e6e6e6\", fontsize=9];",
-                    q(&add)
-                );
-                edges.push((last, add.clone(), ""));
-                edges.push((prev.clone(), add.clone(), "style=dashed, color=\"#999999\""));
-                last = add;
-            }
-            output = last;
-        }
+        let mut d = BlockDrawer {
+            block: &block.name,
+            nodes: String::new(),
+            edges: Vec::new(),
+            joins: 0,
+        };
+        let outs = d.draw(&block.layer, vec![prev.clone()]);
+        prev = d.join(outs, &shape);
+        out += &d.nodes;
         out += "  }\n";
-        for (from, to, style) in edges {
-            if style.is_empty() {
-                let _ = writeln!(out, "  {} -> {};", q(&from), q(&to));
-            } else {
-                let _ = writeln!(out, "  {} -> {} [{style}];", q(&from), q(&to));
-            }
-        }
-        prev = output;
-        prev_shape = shapes[b].clone();
+        write_edges(&mut out, d.edges);
     }
-
     if opts.classes.is_some() {
-        out += "  subgraph \"cluster_classifier\" {\n    label=\"classifier\"; style=\"rounded,filled\"; fillcolor=\"#f3faf1\"; color=\"#b8c2d1\";\n";
-        let features = prev_shape[0];
-        node(
-            &mut out,
-            "global_average_pool",
-            &format!("global average pool\n(N, {features})"),
-            None,
-            "    ",
-        );
-        let head: Vec<&Group> = groups
-            .iter()
-            .filter(|g| g.prefix.starts_with("classifier"))
-            .collect();
-        for g in &head {
-            let units = out_channels(g).unwrap_or(0);
-            node(
-                &mut out,
-                &g.prefix,
-                &format!("{}\n{}  (N, {units})", g.prefix, describe(g)),
-                Some(g),
-                "    ",
-            );
-        }
-        out += "  }\n";
-        let _ = writeln!(out, "  {} -> \"global_average_pool\";", q(&prev));
-        let mut last = "global_average_pool".to_string();
-        for g in head {
-            let _ = writeln!(out, "  {} -> {};", q(&last), q(&g.prefix));
-            last = g.prefix.clone();
-        }
+        head(&mut out, &built, shapes.last().map_or(0, |s| s[0]), &prev);
     }
     out += "}\n";
     Ok(out)
@@ -303,10 +266,7 @@ fontsize=10, height=0.3];\n";
 /// Returns the SVG's path, or None (after saying so on stderr) when `dot` is missing.
 pub fn write_graph(opts: &GraphOptions, out: &Path) -> Result<Option<PathBuf>> {
     let text = dot(opts)?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    crate::fsx::write_bytes(out, text.as_bytes())?;
     let svg = out.with_extension("svg");
     match std::process::Command::new("dot")
         .arg("-Tsvg")
@@ -338,15 +298,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn branches_come_from_names() {
-        assert_eq!(branch_key("conv"), None);
-        assert_eq!(branch_key("tower.conv_1").as_deref(), Some("tower"));
-        assert_eq!(branch_key("tower_1.conv_2").as_deref(), Some("tower_1"));
-        assert_eq!(branch_key("tower_conv").as_deref(), Some("tower"));
-        assert_eq!(branch_key("tower_mixed_conv_1").as_deref(), Some("tower"));
-        assert_eq!(branch_key("tower_1_mixed_conv").as_deref(), Some("tower_1"));
-        assert_eq!(branch_key("tower_2_conv").as_deref(), Some("tower_2"));
-        assert_eq!(branch_key("_expand_conv"), None);
+    fn every_backbone_draws_from_input_to_logits() {
+        for arch in Arch::all() {
+            let opts = GraphOptions {
+                arch,
+                size: Some(arch.min_size.max(75)),
+                classes: Some(3),
+                head: HeadConfig::seed(),
+            };
+            let dot = dot(&opts).unwrap();
+            assert!(dot.contains("\"input\" -> \"stem."), "{arch}");
+            assert!(dot.contains("-> \"classifier.logits\";"), "{arch}");
+        }
     }
 
     #[test]

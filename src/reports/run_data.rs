@@ -1,67 +1,43 @@
-//! A run folder as the reports read it. Lenient on purpose: a report of a run that was cut short
-//! (no metrics.json yet) or written by an older graft still says what it can.
-use crate::evaluation::metrics::Metrics;
-use crate::training::history::EpochRecord;
-use crate::training::run_folder::RunFolder;
-use anyhow::{Context, Result};
-use serde::Deserialize;
+//! A run folder as the reports read it: the typed run files. A run that was cut short (no
+//! metrics.json yet) still reports what it has.
+use crate::metrics::Metrics;
+use crate::run::RunFolder;
+use crate::run::config::TrainConfig;
+use crate::run::history::{self, EpochRecord};
+use crate::run::metrics::RunMetrics;
+use anyhow::Result;
 use std::path::{Path, PathBuf};
-
-/// metrics.json, every field optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RunMetrics {
-    pub test_accuracy: Option<f64>,
-    pub test_loss: Option<f64>,
-    pub best_epoch: Option<usize>,
-    pub best_val_accuracy: Option<f64>,
-    pub seconds: Option<Seconds>,
-    pub test: Option<Metrics>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Seconds {
-    pub total: Option<f64>,
-    pub cache: Option<f64>,
-    pub epochs: Option<f64>,
-}
 
 /// Everything a report shows about one run.
 pub struct RunData {
+    /// The run folder.
     pub root: PathBuf,
-    /// config.json as written (shown as is, so fields added later show up too).
-    pub config: serde_json::Value,
+    /// config.json.
+    pub config: TrainConfig,
+    /// classes.json (empty when missing).
     pub classes: Vec<String>,
+    /// history.json (empty before the first epoch).
     pub history: Vec<EpochRecord>,
     /// None when metrics.json is not there (a run still training or stopped early).
     pub metrics: Option<RunMetrics>,
 }
 
 impl RunData {
+    /// Reads the run folder at `run`.
     pub fn read(run: &Path) -> Result<Self> {
         let folder = RunFolder::new(run);
-        if !run.is_dir() {
-            anyhow::bail!("{} is not a run folder (no such directory)", run.display());
-        }
-        let config = folder
-            .read_json(&folder.config())
-            .with_context(|| format!("{} is not a run folder", run.display()))?;
+        let config = folder.read_config()?;
         let classes = if folder.classes().exists() {
-            folder.read_json(&folder.classes())?
+            folder.read_classes()?
         } else {
             Vec::new()
-        };
-        let history = read_history(run)?;
-        let metrics = if folder.metrics().exists() {
-            Some(folder.read_json(&folder.metrics())?)
-        } else {
-            None
         };
         Ok(Self {
             root: run.to_path_buf(),
             config,
             classes,
-            history,
-            metrics,
+            history: folder.read_history()?,
+            metrics: folder.read_metrics()?,
         })
     }
 
@@ -70,14 +46,13 @@ impl RunData {
         self.metrics.as_ref().and_then(|m| m.test.as_ref())
     }
 
-    /// The best epoch: metrics.json's, else the training rule on the history (the first epoch
-    /// with the highest validation accuracy).
+    /// The best epoch: metrics.json's, else the training rule on the history.
     pub fn best_epoch(&self) -> Option<usize> {
         self.metrics
             .as_ref()
-            .and_then(|m| m.best_epoch)
+            .map(|m| m.best_epoch)
             .filter(|&e| e > 0)
-            .or_else(|| best_epoch(&self.history))
+            .or_else(|| history::best_epoch(&self.history))
     }
 
     /// A short name for titles: the folder's name.
@@ -87,24 +62,4 @@ impl RunData {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| abs.display().to_string())
     }
-}
-
-/// history.json of a run (empty when the run has not finished an epoch).
-pub fn read_history(run: &Path) -> Result<Vec<EpochRecord>> {
-    let folder = RunFolder::new(run);
-    if !folder.history_json().exists() {
-        return Ok(Vec::new());
-    }
-    folder.read_json(&folder.history_json())
-}
-
-/// The epoch training keeps as best (the same rule: `improves_on`).
-pub fn best_epoch(history: &[EpochRecord]) -> Option<usize> {
-    let mut best: Option<&EpochRecord> = None;
-    for r in history {
-        if best.is_none_or(|b| crate::training::history::improves_on(r, b)) {
-            best = Some(r);
-        }
-    }
-    best.map(|r| r.epoch)
 }

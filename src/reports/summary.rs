@@ -1,62 +1,83 @@
 //! A layer table like Keras' model.summary(): one row per block (with its output shape at a
-//! given input size) and per parameterized sub-module under it (grouped by var-store prefix, e.g.
-//! `mixed_5.tower_1.conv_2`), the head when a class count is given, and the totals. The model
-//! is built without weights: no weight file is needed.
-use crate::models::classifier::{Classifier, HeadConfig};
+//! given input size) and one per layer under it, read from the block's layer tree (the same
+//! tree that runs it), the head when a class count is given, and the totals. The model is built
+//! without weights: no weight file is needed.
+use crate::models::classifier::{Classifier, DenseLayer, HeadConfig};
+use crate::models::layers::Conv;
 use crate::models::{Arch, Backbone};
-use crate::training::config::Freeze;
+use crate::run::config::Freeze;
 use anyhow::{Result, bail};
 use serde::Serialize;
-use std::collections::HashMap;
 use tch::{Device, Kind, Tensor, nn};
 
+/// What a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowKind {
+    /// The input image.
     Input,
+    /// A backbone block (its parameters total its layers').
     Block,
+    /// A layer of a block.
     Layer,
+    /// The classification head.
     Head,
 }
 
+/// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Block name or var-store prefix (`mixed_5.tower_1.conv_2`).
     pub name: String,
+    /// What kind of row.
     pub kind: RowKind,
     /// What the row is: "conv 3×3, 64→96 + batch norm", "block", "dense 2048→512"...
     pub layer: String,
     /// Output shape per example (C, H, W) or (features), where known.
     pub output_shape: Option<Vec<i64>>,
+    /// Parameters (batch-norm statistics included, as Keras counts them).
     pub params: i64,
+    /// Of which trainable.
     pub trainable: i64,
     /// The block this row belongs to (blocks: their own name; head rows: "classifier").
     pub block: String,
 }
 
+/// The table and its totals.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Backbone name.
     pub backbone: String,
+    /// Input size the shapes are for.
     pub size: i64,
+    /// Classes of the head, when shown.
     pub classes: Option<i64>,
+    /// The rows in data-flow order.
     pub rows: Vec<Row>,
+    /// All parameters (equal to the var store's total).
     pub total: i64,
+    /// Trainable parameters.
     pub trainable: i64,
+    /// The rest.
     pub non_trainable: i64,
 }
 
+/// What to summarize.
 pub struct SummaryOptions {
+    /// The backbone.
     pub arch: Arch,
     /// Input size in pixels (default: the backbone's native size).
     pub size: Option<i64>,
     /// Add the classification head for this many classes.
     pub classes: Option<i64>,
+    /// The head's shape.
     pub head: HeadConfig,
     /// Count these backbone blocks as non-trainable, as a run frozen this way trains them.
     pub freeze: Option<Freeze>,
 }
 
 impl SummaryOptions {
+    /// The backbone alone at its native size.
     pub fn new(arch: Arch) -> Self {
         Self {
             arch,
@@ -68,85 +89,13 @@ impl SummaryOptions {
     }
 }
 
-/// One var-store prefix (up to the last dot) and its tensors, in creation order.
-pub struct Group {
-    pub prefix: String,
-    pub tensors: Vec<(String, Tensor)>,
-}
-
-/// The variables of `vs` grouped by prefix, in the order the model created them.
-pub fn groups(vs: &nn::VarStore) -> Vec<Group> {
-    let named = vs.variables();
-    let by_ptr: HashMap<usize, &String> = named
-        .iter()
-        .map(|(name, t)| (t.data_ptr() as usize, name))
-        .collect();
-    let mut ordered: Vec<&String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for t in vs.trainable_variables() {
-        if let Some(name) = by_ptr.get(&(t.data_ptr() as usize))
-            && seen.insert(*name)
-        {
-            ordered.push(name);
-        }
-    }
-    let mut rest: Vec<&String> = named.keys().filter(|n| !seen.contains(n)).collect();
-    rest.sort();
-    let mut out: Vec<Group> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut add = |name: &String| {
-        let (prefix, leaf) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
-        let i = *index.entry(prefix.to_string()).or_insert_with(|| {
-            out.push(Group {
-                prefix: prefix.to_string(),
-                tensors: Vec::new(),
-            });
-            out.len() - 1
-        });
-        out[i]
-            .tensors
-            .push((leaf.to_string(), named[name].shallow_clone()));
-    };
-    for name in ordered {
-        add(name);
-    }
-    // Non-trainable tensors (batch-norm statistics) join their module's group.
-    for name in rest {
-        add(name);
-    }
-    out
-}
-
-/// What a group of tensors is, from their names and shapes.
-pub fn describe(g: &Group) -> String {
-    let get = |leaf: &str| {
-        g.tensors
-            .iter()
-            .find(|(n, _)| n == leaf)
-            .map(|(_, t)| t.size())
-    };
-    let has_bn_stats = get("mean").is_some() || get("running_mean").is_some();
-    match get("weight").as_deref() {
-        Some([o, i, kh, kw]) => {
-            let conv = if *i == 1 && *o > 1 && g.prefix.contains("depthwise") {
-                format!("depthwise conv {kh}×{kw}, {o}")
-            } else {
-                format!("conv {kh}×{kw}, {i}→{o}")
-            };
-            if has_bn_stats {
-                format!("{conv} + batch norm")
-            } else {
-                conv
-            }
-        }
-        Some([o, i]) => format!("dense {i}→{o}"),
-        Some([c]) if has_bn_stats => format!("batch norm {c}"),
-        _ => g
-            .tensors
-            .iter()
-            .map(|(n, t)| format!("{n}{:?}", t.size()))
-            .collect::<Vec<_>>()
-            .join(" "),
+/// "conv 3×3, 64→96", "depthwise conv 3×3, 32".
+pub fn describe_conv(c: &Conv) -> String {
+    let [kh, kw] = c.kernel();
+    if c.groups() > 1 && c.groups() == c.in_channels() {
+        format!("depthwise conv {kh}×{kw}, {}", c.out_channels())
+    } else {
+        format!("conv {kh}×{kw}, {}→{}", c.in_channels(), c.out_channels())
     }
 }
 
@@ -154,19 +103,64 @@ fn numel(t: &Tensor) -> i64 {
     t.size().iter().product()
 }
 
-/// The model's variables and blocks (the backbone alone, or with the head).
-pub struct Built {
-    pub vs: nn::VarStore,
-    pub backbone: Backbone,
+/// (parameters, trainable parameters) of some tensors.
+fn count<'a>(tensors: impl IntoIterator<Item = &'a Tensor>, frozen: bool) -> (i64, i64) {
+    tensors.into_iter().fold((0, 0), |(p, t), x| {
+        let trainable = !frozen && x.requires_grad();
+        (p + numel(x), t + if trainable { numel(x) } else { 0 })
+    })
 }
 
+/// The rows of one conv: one when its batch norm shares its name (TF style), else the conv and
+/// the batch norm apart, as the var store groups them.
+fn conv_rows(c: &Conv, frozen: bool, block: &str) -> Vec<Row> {
+    let tensors = c.tensors();
+    let row = |name: &str, layer: String, (params, trainable)| Row {
+        name: name.to_string(),
+        kind: RowKind::Layer,
+        layer,
+        output_shape: None,
+        params,
+        trainable,
+        block: block.to_string(),
+    };
+    if c.norm_name() == c.name() {
+        let n = count(tensors.iter().map(|(_, t)| *t), frozen);
+        return vec![row(c.name(), describe_conv(c) + " + batch norm", n)];
+    }
+    let (kernel, norm) = tensors.split_at(1);
+    vec![
+        row(c.name(), describe_conv(c), count([kernel[0].1], frozen)),
+        row(
+            c.norm_name(),
+            format!("batch norm {}", c.out_channels()),
+            count(norm.iter().map(|(_, t)| *t), frozen),
+        ),
+    ]
+}
+
+/// The model's variables, backbone and head (its dense layers, empty without classes).
+pub struct Built {
+    /// The variables.
+    pub vs: nn::VarStore,
+    /// The backbone.
+    pub backbone: Backbone,
+    /// The head's dense layers.
+    pub head: Vec<DenseLayer>,
+}
+
+/// Builds the backbone, with the head for `classes` classes when given.
 pub fn build(arch: Arch, classes: Option<i64>, head: HeadConfig) -> Built {
     let vs = nn::VarStore::new(Device::Cpu);
-    let backbone = match classes {
-        Some(n) => Classifier::new(&vs.root(), arch, n, head).backbone,
-        None => Backbone::new(&vs.root(), arch, false),
+    let (backbone, head) = match classes {
+        Some(n) => {
+            let c = Classifier::new(&vs.root(), arch, n, head);
+            let layers = c.head_layers();
+            (c.backbone, layers)
+        }
+        None => (Backbone::new(&vs.root(), arch, false), Vec::new()),
     };
-    Built { vs, backbone }
+    Built { vs, backbone, head }
 }
 
 /// Per-example output shape of each block for a zero image of `size` px.
@@ -185,9 +179,46 @@ pub fn block_shapes(backbone: &Backbone, size: i64) -> Vec<Vec<i64>> {
     })
 }
 
+fn head_rows(built: &Built, opts: &SummaryOptions, features: i64) -> Vec<Row> {
+    let vars = built.vs.variables();
+    let mut rows = vec![Row {
+        name: "global_average_pool".into(),
+        kind: RowKind::Head,
+        layer: "global average pool".into(),
+        output_shape: Some(vec![features]),
+        params: 0,
+        trainable: 0,
+        block: "classifier".into(),
+    }];
+    for d in &built.head {
+        let tensors = ["weight", "bias"].map(|t| &vars[&format!("{}.{t}", d.name)]);
+        let (params, trainable) = count(tensors, false);
+        let mut layer = format!("dense {}→{}", d.inputs, d.outputs);
+        if d.relu {
+            layer += " + ReLU";
+            if opts.head.dropout > 0.0 {
+                layer += &format!(" + dropout {}", opts.head.dropout);
+            }
+        } else {
+            layer += " (logits)";
+        }
+        rows.push(Row {
+            name: d.name.clone(),
+            kind: RowKind::Head,
+            layer,
+            output_shape: Some(vec![d.outputs]),
+            params,
+            trainable,
+            block: "classifier".into(),
+        });
+    }
+    rows
+}
+
+/// The table for `opts`.
 pub fn summarize(opts: &SummaryOptions) -> Result<Summary> {
     let arch = opts.arch;
-    let size = opts.size.unwrap_or(arch.native_size());
+    let size = opts.size.unwrap_or(arch.native_size);
     arch.check_size(size)?;
     if let Some(n) = opts.classes
         && n < 1
@@ -202,15 +233,6 @@ pub fn summarize(opts: &SummaryOptions) -> Result<Summary> {
         Some(Freeze::Through(b)) => backbone.block_index(b)? + 1,
     };
     let shapes = block_shapes(backbone, size);
-    let groups = groups(&built.vs);
-    let block_of = |prefix: &str| {
-        let dotted = format!("{prefix}.");
-        backbone
-            .blocks
-            .iter()
-            .position(|b| dotted.starts_with(&b.var_prefix()))
-    };
-
     let mut rows = vec![Row {
         name: "input".into(),
         kind: RowKind::Input,
@@ -220,58 +242,18 @@ pub fn summarize(opts: &SummaryOptions) -> Result<Summary> {
         trainable: 0,
         block: String::new(),
     }];
-    let mut per_block: Vec<Vec<Row>> = vec![Vec::new(); backbone.blocks.len()];
-    let mut head_rows: Vec<Row> = Vec::new();
-    for g in &groups {
-        let params: i64 = g.tensors.iter().map(|(_, t)| numel(t)).sum();
-        let block = block_of(&g.prefix);
-        let frozen = block.is_some_and(|b| b < frozen_blocks);
-        let trainable: i64 = if frozen {
-            0
-        } else {
-            g.tensors
-                .iter()
-                .filter(|(_, t)| t.requires_grad())
-                .map(|(_, t)| numel(t))
-                .sum()
-        };
-        let mut row = Row {
-            name: g.prefix.clone(),
-            kind: RowKind::Layer,
-            layer: describe(g),
-            output_shape: None,
-            params,
-            trainable,
-            block: String::new(),
-        };
-        match block {
-            Some(b) => {
-                row.block = backbone.blocks[b].name.clone();
-                per_block[b].push(row);
-            }
-            None => {
-                row.kind = RowKind::Head;
-                row.block = "classifier".into();
-                // Dense layers: (features) out.
-                if let Some((_, w)) = g.tensors.iter().find(|(n, _)| n == "weight")
-                    && w.dim() == 2
-                {
-                    row.output_shape = Some(vec![w.size()[0]]);
-                }
-                head_rows.push(row);
-            }
-        }
-    }
     for (b, block) in backbone.blocks.iter().enumerate() {
-        let sub = std::mem::take(&mut per_block[b]);
+        let frozen = b < frozen_blocks;
+        let sub: Vec<Row> = block
+            .layer
+            .convs()
+            .into_iter()
+            .flat_map(|c| conv_rows(c, frozen, &block.name))
+            .collect();
         rows.push(Row {
             name: block.name.clone(),
             kind: RowKind::Block,
-            layer: if b < frozen_blocks {
-                "block (frozen)".into()
-            } else {
-                "block".into()
-            },
+            layer: if frozen { "block (frozen)" } else { "block" }.into(),
             output_shape: Some(shapes[b].clone()),
             params: sub.iter().map(|r| r.params).sum(),
             trainable: sub.iter().map(|r| r.trainable).sum(),
@@ -280,40 +262,24 @@ pub fn summarize(opts: &SummaryOptions) -> Result<Summary> {
         rows.extend(sub);
     }
     if opts.classes.is_some() {
-        rows.push(Row {
-            name: "global_average_pool".into(),
-            kind: RowKind::Head,
-            layer: "global average pool".into(),
-            output_shape: shapes.last().map(|s| vec![s[0]]),
-            params: 0,
-            trainable: 0,
-            block: "classifier".into(),
-        });
-        let last = head_rows.len();
-        for (i, mut r) in head_rows.into_iter().enumerate() {
-            if i + 1 < last {
-                r.layer += " + ReLU";
-                if opts.head.dropout > 0.0 {
-                    r.layer += &format!(" + dropout {}", opts.head.dropout);
-                }
-            } else {
-                r.layer += " (logits)";
-            }
-            rows.push(r);
-        }
+        let features = shapes.last().map_or(0, |s| s[0]);
+        rows.extend(head_rows(&built, opts, features));
     }
-    let total: i64 = rows
-        .iter()
-        .filter(|r| matches!(r.kind, RowKind::Layer | RowKind::Head))
-        .map(|r| r.params)
-        .sum();
-    let trainable: i64 = rows
-        .iter()
-        .filter(|r| matches!(r.kind, RowKind::Layer | RowKind::Head))
-        .map(|r| r.trainable)
-        .sum();
+    let counted = |f: fn(&Row) -> i64| -> i64 {
+        rows.iter()
+            .filter(|r| matches!(r.kind, RowKind::Layer | RowKind::Head))
+            .map(f)
+            .sum()
+    };
+    let (total, trainable) = (counted(|r| r.params), counted(|r| r.trainable));
+    let all = crate::weights::count_parameters(&built.vs, "");
+    if total != all {
+        bail!(
+            "summary of {arch} counts {total} parameters but the model has {all}: a layer is not described"
+        );
+    }
     Ok(Summary {
-        backbone: arch.name().into(),
+        backbone: arch.name.into(),
         size,
         classes: opts.classes,
         rows,
@@ -339,7 +305,7 @@ pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -429,6 +395,22 @@ pub fn render_text(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_backbone_is_described_to_its_last_parameter() {
+        for arch in Arch::all() {
+            let mut opts = SummaryOptions::new(arch);
+            opts.classes = Some(3);
+            opts.size = Some(arch.min_size.max(75));
+            let s = summarize(&opts).unwrap_or_else(|e| panic!("{arch}: {e:#}"));
+            let built = build(arch, Some(3), opts.head);
+            assert_eq!(
+                s.total,
+                crate::weights::count_parameters(&built.vs, ""),
+                "{arch}"
+            );
+        }
+    }
 
     #[test]
     fn thousands_separators() {

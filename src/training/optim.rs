@@ -1,32 +1,22 @@
 //! SGD with momentum and Adam, written on tensors so their state can be checkpointed and a
 //! resumed run continues exactly (libtorch's optimizers do not expose their buffers through tch).
-use serde::{Deserialize, Serialize};
+pub use crate::run::config::OptimizerConfig;
 use tch::Tensor;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum OptimizerConfig {
-    /// PyTorch's SGD: v = momentum * v + g; p -= lr * v (Keras' form is the same for a fixed lr).
-    Sgd { lr: f64, momentum: f64 },
-    Adam {
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-    },
-}
-
+/// The optimizer of a run, its state kept in tensors.
 pub struct Optimizer {
     config: OptimizerConfig,
     params: Vec<Tensor>,
     /// SGD: one velocity per parameter. Adam: first then second moments.
     state: Vec<Tensor>,
+    /// Updates done.
     pub step: i64,
     /// Multiplies the configured learning rate (set by the schedule before each step).
     pub lr_scale: f64,
 }
 
 impl Optimizer {
+    /// An optimizer for `params`, with zeroed state.
     pub fn new(config: OptimizerConfig, params: Vec<Tensor>) -> Self {
         let copies = match config {
             OptimizerConfig::Sgd { .. } => 1,
@@ -44,6 +34,7 @@ impl Optimizer {
         }
     }
 
+    /// Zeroes the parameters' gradients.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {
             let mut g = p.grad();
@@ -53,6 +44,7 @@ impl Optimizer {
         }
     }
 
+    /// One update from the current gradients.
     pub fn step(&mut self) {
         self.step += 1;
         let n = self.params.len();
@@ -99,26 +91,24 @@ impl Optimizer {
         });
     }
 
-    /// The optimizer's buffers, named for a checkpoint.
+    /// The optimizer's buffers, named for a checkpoint ("0", "1", ... and "step").
     pub fn named_state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self
             .state
             .iter()
             .enumerate()
-            .map(|(i, t)| (format!("optim.{i}"), t.shallow_clone()))
+            .map(|(i, t)| (i.to_string(), t.shallow_clone()))
             .collect();
-        out.push(("optim.step".to_string(), Tensor::from_slice(&[self.step])));
+        out.push(("step".to_string(), Tensor::from_slice(&[self.step])));
         out
     }
 
+    /// Restores buffers saved by [`named_state`](Self::named_state).
     pub fn load_state(&mut self, named: &[(String, Tensor)]) -> anyhow::Result<()> {
         for (name, t) in named {
-            if name == "optim.step" {
+            if name == "step" {
                 self.step = t.int64_value(&[0]);
-            } else if let Some(i) = name
-                .strip_prefix("optim.")
-                .and_then(|i| i.parse::<usize>().ok())
-            {
+            } else if let Ok(i) = name.parse::<usize>() {
                 let dst = self.state.get_mut(i).ok_or_else(|| {
                     anyhow::anyhow!("checkpoint has optimizer state {i} too many")
                 })?;

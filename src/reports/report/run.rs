@@ -3,12 +3,11 @@ use crate::reports::curves::Curve;
 use crate::reports::html::{compact, duration, esc, percent};
 use crate::reports::run_data::RunData;
 
-fn cfg<'a>(data: &'a RunData, key: &str) -> Option<&'a serde_json::Value> {
-    data.config.get(key).filter(|v| !v.is_null())
-}
-
-fn cfg_text(data: &RunData, key: &str) -> String {
-    cfg(data, key).map(compact).unwrap_or_else(|| "—".into())
+/// A config value in one line, as the report shows it.
+fn text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .map(|v| compact(&v))
+        .unwrap_or_else(|_| "—".into())
 }
 
 fn card(label: &str, value: &str, id: &str) -> String {
@@ -19,20 +18,16 @@ fn card(label: &str, value: &str, id: &str) -> String {
     )
 }
 
+/// The page header: the run's name, what it trained, and the headline numbers.
 pub fn header(data: &RunData, name: &str) -> String {
-    let classes = data.classes.len();
+    let c = &data.config;
     let sub = format!(
         "{} at {} px · recipe {} · {} classes · {}",
-        cfg_text(data, "backbone"),
-        cfg_text(data, "size"),
-        cfg_text(data, "recipe"),
-        classes,
-        match cfg(data, "freeze").map(compact).as_deref() {
-            Some("none") => "nothing frozen".to_string(),
-            Some("all") => "backbone frozen".to_string(),
-            Some(other) => format!("frozen {other}"),
-            None => "freeze —".to_string(),
-        }
+        c.backbone,
+        c.size,
+        c.recipe,
+        data.classes.len(),
+        c.freeze
     );
     let m = data.metrics.as_ref();
     let test = data.test();
@@ -52,7 +47,7 @@ pub fn header(data: &RunData, name: &str) -> String {
         "card-test-loss",
     );
     let best = data.best_epoch();
-    let best_val = m.and_then(|m| m.best_val_accuracy).or_else(|| {
+    let best_val = m.map(|m| m.best_val_accuracy).or_else(|| {
         best.and_then(|b| data.history.iter().find(|r| r.epoch == b))
             .map(|r| r.val_accuracy)
     });
@@ -69,12 +64,9 @@ pub fn header(data: &RunData, name: &str) -> String {
         &best_val.map(percent).unwrap_or_else(|| "—".into()),
         "card-best-val",
     );
-    let total = m
-        .and_then(|m| m.seconds.as_ref())
-        .and_then(|s| s.total)
-        .or_else(|| {
-            (!data.history.is_empty()).then(|| data.history.iter().map(|r| r.seconds).sum())
-        });
+    let total = m.map(|m| m.seconds.total).or_else(|| {
+        (!data.history.is_empty()).then(|| data.history.iter().map(|r| r.seconds).sum())
+    });
     cards += &card(
         "training time",
         &total.map(duration).unwrap_or_else(|| "—".into()),
@@ -87,56 +79,57 @@ pub fn header(data: &RunData, name: &str) -> String {
     )
 }
 
+/// The run's configuration and timings.
 pub fn run_section(data: &RunData) -> String {
+    let c = &data.config;
     let rows: String = [
-        ("recipe", "recipe"),
-        ("backbone", "backbone"),
-        ("input size (px)", "size"),
-        ("head", "head"),
-        ("frozen", "freeze"),
-        ("feature cache", "cache"),
-        ("augmentation", "augment"),
-        ("optimizer", "optimizer"),
-        ("batch size", "batch_size"),
-        ("epochs", "epochs"),
-        ("early-stopping patience", "patience"),
-        ("validation", "validation"),
-        ("seed", "seed"),
-        ("training images", "train_dir"),
-        ("test images", "test_dir"),
-        ("pretrained weights", "weights"),
+        ("recipe", c.recipe.clone()),
+        ("backbone", c.backbone.to_string()),
+        ("input size (px)", c.size.to_string()),
+        ("head", text(&c.head)),
+        ("frozen", text(&c.freeze)),
+        ("feature cache", c.cache.to_string()),
+        ("augmentation", text(&c.augment)),
+        ("optimizer", text(&c.optimizer)),
+        ("batch size", c.batch_size.to_string()),
+        ("epochs", c.epochs.to_string()),
+        ("early-stopping patience", c.patience.to_string()),
+        ("validation", text(&c.validation)),
+        ("seed", c.seed.to_string()),
+        ("training images", c.train_dir.display().to_string()),
+        (
+            "test images",
+            c.test_dir
+                .as_ref()
+                .map_or("none".into(), |d| d.display().to_string()),
+        ),
+        (
+            "pretrained weights",
+            c.weights
+                .as_ref()
+                .map_or("fetched ImageNet weights".into(), |w| {
+                    w.display().to_string()
+                }),
+        ),
     ]
     .iter()
-    .filter(|(_, key)| data.config.get(key).is_some())
-    .map(|(label, key)| {
-        let mut v = cfg_text(data, key);
-        if *key == "weights" && v == "—" {
-            v = "fetched ImageNet weights".into();
-        }
-        if *key == "test_dir" && v == "—" {
-            v = "none".into();
-        }
-        format!("<tr><th>{label}</th><td>{}</td></tr>", esc(&v))
-    })
+    .map(|(label, v)| format!("<tr><th>{label}</th><td>{}</td></tr>", esc(v)))
     .collect();
 
     let mut timing = String::new();
-    let secs = data
-        .metrics
-        .as_ref()
-        .and_then(|m| m.seconds.clone())
-        .unwrap_or_default();
+    let secs = data.metrics.as_ref().map(|m| m.seconds.clone());
     let mut trow = |label: &str, v: Option<f64>| {
         if let Some(v) = v {
             timing += &format!("<tr><th>{label}</th><td>{}</td></tr>", duration(v));
         }
     };
-    trow("total", secs.total);
-    trow("frozen-feature cache", secs.cache);
+    trow("total", secs.as_ref().map(|s| s.total));
+    trow("frozen-feature cache", secs.as_ref().map(|s| s.cache));
     let epochs_sum: f64 = data.history.iter().map(|r| r.seconds).sum();
     trow(
         "epochs",
-        secs.epochs
+        secs.as_ref()
+            .map(|s| s.epochs)
             .or((!data.history.is_empty()).then_some(epochs_sum)),
     );
     if !data.history.is_empty() {
@@ -145,17 +138,16 @@ pub fn run_section(data: &RunData) -> String {
             Some(epochs_sum / data.history.len() as f64),
         );
     }
-    let planned = cfg(data, "epochs").and_then(|v| v.as_u64());
-    let ran = data.history.len();
-    let status = match (&data.metrics, planned) {
-        (None, _) => {
+    let (planned, ran) = (c.epochs, data.history.len());
+    let status = match &data.metrics {
+        None => {
             format!("{ran} epochs recorded; metrics.json is missing (the run has not finished)")
         }
-        (Some(_), Some(p)) if (ran as u64) < p => format!(
-            "stopped early after {ran} of {p} epochs (patience {})",
-            cfg_text(data, "patience")
+        Some(_) if ran < planned => format!(
+            "stopped early after {ran} of {planned} epochs (patience {})",
+            c.patience
         ),
-        (Some(_), _) => format!("{ran} epochs"),
+        Some(_) => format!("{ran} epochs"),
     };
     timing += &format!("<tr><th>epochs run</th><td>{}</td></tr>", esc(&status));
 
@@ -169,6 +161,7 @@ pub fn run_section(data: &RunData) -> String {
     )
 }
 
+/// The training curves and the per-epoch table.
 pub fn curves_section(data: &RunData, uris: &[(Curve, String)]) -> String {
     let figures: String = uris
         .iter()

@@ -1,6 +1,6 @@
 //! The report's test-set sections: score, confusion matrix, per-class metrics and the most
 //! confidently wrong images. Each says so plainly when the run has no test set.
-use crate::evaluation::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::reports::html::{esc, percent};
 use crate::reports::run_data::RunData;
 use crate::reports::thumbnails;

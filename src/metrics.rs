@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 /// One scored example.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scored {
+    /// The image file.
     pub path: String,
+    /// Its true class.
     pub label: usize,
+    /// The predicted class.
     pub predicted: usize,
     /// Probability of the predicted class.
     pub confidence: f64,
@@ -14,34 +17,52 @@ pub struct Scored {
     pub loss: f64,
 }
 
+/// Scores of one class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassMetrics {
+    /// Class name.
     pub class: String,
+    /// Right predictions of the class over all predictions of it.
     pub precision: f64,
+    /// Right predictions of the class over its examples.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
+    /// Examples of the class.
     pub support: usize,
 }
 
+/// A wrong prediction made with high confidence.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfidentError {
+    /// The image file.
     pub path: String,
+    /// Its class.
     pub true_class: String,
+    /// What the model said.
     pub predicted_class: String,
+    /// The probability it gave that.
     pub confidence: f64,
 }
 
+/// Everything measured on a labelled set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Share of examples predicted right.
     pub accuracy: f64,
+    /// Mean cross-entropy.
     pub loss: f64,
+    /// Examples scored.
     pub count: usize,
+    /// Per class, in label order.
     pub per_class: Vec<ClassMetrics>,
     /// confusion[true][predicted]
     pub confusion: Vec<Vec<usize>>,
+    /// The 24 most confidently wrong predictions, most confident first.
     pub most_confident_errors: Vec<ConfidentError>,
 }
 
+/// The metrics of `scored` examples over `classes`.
 pub fn compute(classes: &[String], scored: &[Scored]) -> Metrics {
     let n = classes.len();
     let mut confusion = vec![vec![0usize; n]; n];

@@ -1,13 +1,21 @@
-//! Per-epoch history and the early-stopping rule.
+//! Per-epoch history (history.json, history.csv, and the checkpoint's progress.json) and the
+//! rules for the best epoch and early stopping.
 use serde::{Deserialize, Serialize};
 
+/// One epoch's scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// 1-based epoch number.
     pub epoch: usize,
+    /// Mean training loss.
     pub loss: f64,
+    /// Training accuracy.
     pub accuracy: f64,
+    /// Validation loss.
     pub val_loss: f64,
+    /// Validation accuracy.
     pub val_accuracy: f64,
+    /// Wall time of the epoch, validation included.
     pub seconds: f64,
 }
 
@@ -20,12 +28,25 @@ pub fn improves_on(rec: &EpochRecord, best: &EpochRecord) -> bool {
         || (rec.val_accuracy == best.val_accuracy && rec.val_loss < best.val_loss)
 }
 
+/// The epoch training keeps as best in `history` (the same rule: [`improves_on`]).
+pub fn best_epoch(history: &[EpochRecord]) -> Option<usize> {
+    let mut best: Option<&EpochRecord> = None;
+    for r in history {
+        if best.is_none_or(|b| improves_on(r, b)) {
+            best = Some(r);
+        }
+    }
+    best.map(|r| r.epoch)
+}
+
 /// Training progress that a checkpoint must carry for an exact resume.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// Every completed epoch.
     pub history: Vec<EpochRecord>,
     /// 1-based epoch with the best validation accuracy so far.
     pub best_epoch: usize,
+    /// Its validation accuracy.
     pub best_val_accuracy: f64,
     /// Seconds spent on the frozen-feature cache (not part of any epoch).
     pub cache_seconds: f64,
@@ -55,6 +76,7 @@ impl Progress {
         self.history.len() >= self.best_epoch + patience.max(1)
     }
 
+    /// history.csv's text.
     pub fn to_csv(&self) -> String {
         let mut s = String::from("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n");
         for r in &self.history {

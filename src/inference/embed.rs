@@ -1,8 +1,9 @@
 //! `graft embed`: one pooled feature vector per image, from a pretrained backbone.
-use crate::data::{images, loader};
+use crate::data::images::Preprocess;
+use crate::data::walk;
 use crate::models::Arch;
-use crate::{progress, tensor_io, weights};
-use anyhow::{Context, Result};
+use crate::{fsx, progress, tensor_io, weights};
+use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,27 +11,42 @@ use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How embeddings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// A safetensors file: tensor `features` [N, D], the paths in its metadata.
     Safetensors,
+    /// A JSON list of {"path", "features"}.
     Json,
 }
 
+/// What to embed and how.
 pub struct EmbedOptions {
+    /// The backbone.
     pub arch: Arch,
+    /// Its weights, when not the pinned ones.
     pub weights: Option<PathBuf>,
+    /// Input size (default: the backbone's native size).
     pub size: Option<i64>,
+    /// Images per forward pass.
     pub batch_size: usize,
-    pub workers: usize,
-    pub device: Device,
+    /// Device and decoding threads.
+    pub runtime: crate::engine::Runtime,
+    /// Image files or folders.
     pub inputs: Vec<PathBuf>,
+    /// The output file.
     pub out: PathBuf,
+    /// Its format.
     pub format: Format,
 }
 
+/// What an embedding run did.
 pub struct EmbedSummary {
+    /// Images embedded.
     pub embedded: usize,
+    /// Files skipped, each with the reason.
     pub skipped: Vec<String>,
+    /// Seconds spent decoding and running the network.
     pub seconds: f64,
 }
 
@@ -40,32 +56,36 @@ struct JsonRow<'a> {
     features: &'a [f32],
 }
 
+/// Embeds every image of `opts.inputs` and writes them to `opts.out`.
 pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
-    let size = opts.size.unwrap_or(opts.arch.native_size());
+    let size = opts.size.unwrap_or(opts.arch.native_size);
     opts.arch.check_size(size)?;
+    let device = opts.runtime.device;
     // Refuse bad weights and bad inputs before any image is decoded.
     let (_vs, backbone) =
-        weights::load_backbone(opts.arch, opts.weights.as_deref(), opts.device, false)?;
-    let paths = Arc::new(images::collect_inputs(&opts.inputs)?);
+        weights::load_backbone(opts.arch, opts.weights.as_deref(), device, false)?;
+    let found = walk::collect_inputs(&opts.inputs)?;
+    let mut skipped = found.problems;
+    let paths = Arc::new(found.files);
     let start = Instant::now();
-    let cfg = loader::LoaderConfig {
-        batch_size: opts.batch_size,
-        size: size as u32,
-        workers: opts.workers,
-        prefetch: 3,
-    };
-    let decode = Arc::new(move |_: usize, p: &PathBuf| images::load_chw(p, size as u32));
-    let batches = loader::stream(paths.clone(), (0..paths.len()).collect(), cfg, decode);
+    let preprocess = Preprocess { size: size as u32 };
+    let order = (0..paths.len()).collect();
+    let batches = super::image_batches(
+        paths.clone(),
+        order,
+        preprocess,
+        opts.batch_size,
+        opts.runtime.workers,
+    );
     let bar = progress::bar(paths.len() as u64, "embedding");
     let mut rows: Vec<(usize, Tensor)> = Vec::with_capacity(paths.len());
-    let mut skipped = Vec::new();
     for batch in batches {
         for (_, msg) in &batch.failures {
             bar.suspend(|| eprintln!("graft: skipped {msg}"));
             skipped.push(msg.clone());
         }
         if !batch.indices.is_empty() {
-            let feats = tch::no_grad(|| backbone.features(&batch.pixels.to_device(opts.device)))
+            let feats = tch::no_grad(|| backbone.features(&batch.pixels.to_device(device)))
                 .to_device(Device::Cpu);
             for (j, &i) in batch.indices.iter().enumerate() {
                 rows.push((i, feats.get(j as i64)));
@@ -89,10 +109,6 @@ fn write_output(
     rows: &[(usize, Tensor)],
     size: i64,
 ) -> Result<()> {
-    let out = &opts.out;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let names: Vec<String> = rows
         .iter()
         .map(|(i, _)| paths[*i].display().to_string())
@@ -101,7 +117,7 @@ fn write_output(
         Format::Json => {
             let vecs: Vec<Vec<f32>> = rows
                 .iter()
-                .map(|(_, t)| weights::to_vec_f32(t))
+                .map(|(_, t)| tensor_io::to_vec_f32(t))
                 .collect::<Result<_>>()?;
             let json: Vec<JsonRow> = names
                 .iter()
@@ -111,30 +127,24 @@ fn write_output(
                     features: f,
                 })
                 .collect();
-            let file = std::fs::File::create(out)
-                .with_context(|| format!("creating {}", out.display()))?;
-            serde_json::to_writer(std::io::BufWriter::new(file), &json)?;
+            fsx::write_atomic(&opts.out, |tmp| {
+                let file = std::fs::File::create(tmp)?;
+                Ok(serde_json::to_writer(std::io::BufWriter::new(file), &json)?)
+            })
         }
         Format::Safetensors => {
-            let dim = opts.arch.feature_dim();
             let features = if rows.is_empty() {
-                Tensor::zeros([0, dim], (tch::Kind::Float, Device::Cpu))
+                Tensor::zeros([0, opts.arch.feature_dim], (tch::Kind::Float, Device::Cpu))
             } else {
-                Tensor::stack(
-                    &rows
-                        .iter()
-                        .map(|(_, t)| t.shallow_clone())
-                        .collect::<Vec<_>>(),
-                    0,
-                )
+                let rows: Vec<Tensor> = rows.iter().map(|(_, t)| t.shallow_clone()).collect();
+                Tensor::stack(&rows, 0)
             };
             let metadata = HashMap::from([
                 ("paths".to_string(), serde_json::to_string(&names)?),
-                ("backbone".to_string(), opts.arch.name().to_string()),
+                ("backbone".to_string(), opts.arch.name.to_string()),
                 ("size".to_string(), size.to_string()),
             ]);
-            tensor_io::save(out, &[("features".to_string(), features)], metadata)?;
+            tensor_io::save(&opts.out, &[("features".to_string(), features)], metadata)
         }
     }
-    Ok(())
 }

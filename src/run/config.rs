@@ -1,14 +1,26 @@
 //! Everything that defines a training run, saved as the run's config.json: enough to rebuild
 //! the model and its preprocessing for eval/predict, and to resume the run.
-use super::optim::OptimizerConfig;
+//!
+//! Compatibility: config.json carries the run folder's `format_version` ([`FORMAT_VERSION`];
+//! a file without one is version 1, the format before the field existed, and reads the same).
+//! Fields added after version 1 have serde defaults, documented on each, so older run folders
+//! keep loading; a missing field without a default is an error naming it.
 use crate::data::augment::Augment;
+use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
-use crate::models::{Arch, Normalization};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The run-folder format this graft writes. 2: typed files, backbone names as the CLI spells
+/// them (version 1 wrote `efficient-net-lite0`, still read).
+pub const FORMAT_VERSION: u32 = 2;
+
+fn version_1() -> u32 {
+    1
+}
+
 /// How the learning rate changes over the planned steps of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// The configured rate throughout (the seed).
@@ -16,6 +28,17 @@ pub enum Schedule {
     Constant,
     /// Half a cosine from the configured rate down to zero at the last planned step.
     Cosine,
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(format!("unknown schedule '{s}' (constant or cosine)")),
+        }
+    }
 }
 
 impl Schedule {
@@ -77,13 +100,45 @@ pub enum Validation {
     Test,
 }
 
+/// SGD with momentum or Adam, with their settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OptimizerConfig {
+    /// PyTorch's SGD: v = momentum * v + g; p -= lr * v (Keras' form is the same for a fixed lr).
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum.
+        momentum: f64,
+    },
+    /// Adam (Kingma and Ba), with bias correction.
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// First-moment decay.
+        beta1: f64,
+        /// Second-moment decay.
+        beta2: f64,
+        /// Added to the denominator.
+        eps: f64,
+    },
+}
+
+/// config.json: the settings of one training run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Run-folder format (see the module comment); absent in version 1 files.
+    #[serde(default = "version_1")]
+    pub format_version: u32,
+    /// The recipe the settings started from (`fast`, `seed`).
     pub recipe: String,
+    /// The pretrained network.
     pub backbone: Arch,
+    /// Input size in pixels.
     pub size: i64,
-    pub normalization: Normalization,
+    /// The classification head.
     pub head: HeadConfig,
+    /// Which backbone blocks are fixed.
     pub freeze: Freeze,
     /// Compute the frozen blocks' outputs once and train the rest on them.
     pub cache: bool,
@@ -91,11 +146,13 @@ pub struct TrainConfig {
     /// un-augmented: augmentation is drawn once, not every epoch).
     #[serde(default)]
     pub cache_augmented_copies: usize,
+    /// Training-time augmentation.
     pub augment: Augment,
     /// Batch norm of the trainable blocks: batch statistics while training (true, as Keras
     /// does for trainable layers) or the pretrained statistics kept fixed (false).
     #[serde(default = "yes")]
     pub batchnorm_train: bool,
+    /// The optimizer and its settings.
     pub optimizer: OptimizerConfig,
     /// Share of the target probability spread over all classes (0: plain cross-entropy).
     #[serde(default)]
@@ -103,92 +160,37 @@ pub struct TrainConfig {
     /// Learning-rate schedule over the whole run.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Images per training step.
     pub batch_size: usize,
+    /// Epochs planned.
     pub epochs: usize,
+    /// Early stopping: epochs without a better validation score before stopping.
     pub patience: usize,
+    /// Where validation images come from.
     pub validation: Validation,
     /// Use at most this many training images per class (evenly spaced; validation is capped in
     /// proportion). Fruits-360-like data are video frames whose neighbours add little.
     #[serde(default)]
     pub max_per_class: Option<usize>,
+    /// Seed of every random choice (split, head init, shuffling, augmentation).
     pub seed: u64,
+    /// The training folder (`<Class>/*`).
     pub train_dir: PathBuf,
+    /// The test folder, scored once at the end.
     pub test_dir: Option<PathBuf>,
     /// Pretrained weights file, when not the fetched ones.
     pub weights: Option<PathBuf>,
 }
 
-/// The seed: InceptionV3 at 299 px, shear/zoom/flip, SGD lr 1e-4 momentum 0.9, batch 16,
-/// 5 epochs, nothing frozen, early stopping on validation accuracy (patience 5) with Test as
-/// the validation set.
-pub fn seed_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
-    TrainConfig {
-        recipe: "seed".into(),
-        backbone: Arch::InceptionV3,
-        size: 299,
-        normalization: Arch::InceptionV3.normalization(),
-        head: HeadConfig::seed(),
-        freeze: Freeze::None,
-        cache: false,
-        cache_augmented_copies: 0,
-        augment: Augment::seed(),
-        batchnorm_train: true,
-        optimizer: OptimizerConfig::Sgd {
-            lr: 1e-4,
-            momentum: 0.9,
-        },
-        schedule: Schedule::Constant,
-        batch_size: 16,
-        epochs: 5,
-        patience: 5,
-        validation: Validation::Test,
-        max_per_class: None,
-        label_smoothing: 0.0,
-        seed: 0,
-        train_dir,
-        test_dir,
-        weights: None,
-    }
-}
-
-/// graft's default, tuned for accuracy per minute on a 2-core CPU (measured on Fruits-360, see
-/// README): InceptionV3 at 187 px with the blocks through mixed_7 fixed and their outputs cached
-/// once; mixed_8..mixed_10 and the head fine-tune on the cache with Adam, a cosine schedule and
-/// label smoothing; at most 64 evenly spaced training images per class (neighbouring video
-/// frames add little and each costs a forward pass of the fixed blocks). 187 px is the smallest
-/// input whose mixed_7 grid is still 10x10, as at 199 px: the upper blocks see the same grid for
-/// 5% fewer operations in the lower ones.
-pub fn fast_recipe(train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
-    TrainConfig {
-        recipe: "fast".into(),
-        backbone: Arch::InceptionV3,
-        size: 187,
-        normalization: Arch::InceptionV3.normalization(),
-        head: HeadConfig {
-            hidden: 512,
-            dropout: 0.2,
-        },
-        freeze: Freeze::Through("mixed_7".into()),
-        cache: true,
-        cache_augmented_copies: 0,
-        augment: Augment::none(),
-        batchnorm_train: true,
-        schedule: Schedule::Cosine,
-        optimizer: OptimizerConfig::Adam {
-            lr: 3e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
-        batch_size: 64,
-        epochs: 4,
-        patience: 3,
-        validation: Validation::Split(0.1),
-        max_per_class: Some(64),
-        label_smoothing: 0.1,
-        seed: 0,
-        train_dir,
-        test_dir,
-        weights: None,
+impl TrainConfig {
+    /// Refuses a config this graft cannot read faithfully (written by a newer one).
+    pub fn check_version(&self) -> anyhow::Result<()> {
+        if self.format_version > FORMAT_VERSION {
+            return Err(crate::error::bad_input(format!(
+                "run folder format {} is newer than this graft's ({FORMAT_VERSION}): update graft",
+                self.format_version
+            )));
+        }
+        Ok(())
     }
 }

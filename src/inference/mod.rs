@@ -1,0 +1,95 @@
+//! Inference: a trained classifier (or a pretrained backbone) applied to images. One
+//! preprocessing path (`data::images::Preprocess`), one forward ([`logits`]) and one scoring
+//! loop serve `graft eval`, `predict`, `embed`, the HTTP service, and training's own validation
+//! and Test scores.
+pub mod embed;
+pub mod predict;
+pub mod score;
+
+use crate::data::images::Preprocess;
+use crate::data::loader::{self, Batch, LoaderConfig};
+use crate::models::classifier::Classifier;
+use crate::run::config::TrainConfig;
+use crate::run::{self, TrainedModel};
+use anyhow::Result;
+use crossbeam_channel::Receiver;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+/// Logits of u8 pixels [B, 3, S, S] through `model` in inference mode, without gradients.
+pub fn logits(model: &Classifier, pixels: &Tensor, device: Device) -> Tensor {
+    tch::no_grad(|| model.forward(&pixels.to_device(device), false))
+}
+
+/// The images at `order` of `paths`, preprocessed on `workers` threads ahead of the model, in
+/// batches of `batch`; files that fail to decode come back as the batches' failures.
+pub fn image_batches(
+    paths: Arc<Vec<PathBuf>>,
+    order: Vec<usize>,
+    preprocess: Preprocess,
+    batch: usize,
+    workers: usize,
+) -> Receiver<Batch> {
+    let cfg = LoaderConfig {
+        batch_size: batch,
+        size: preprocess.size,
+        workers,
+        prefetch: 3,
+    };
+    let decode = Arc::new(move |_: usize, p: &PathBuf| preprocess.load(p));
+    loader::stream(paths, order, cfg, decode)
+}
+
+/// A trained run, loaded once, answering for images.
+pub struct Predictor {
+    trained: TrainedModel,
+    device: Device,
+}
+
+impl Predictor {
+    /// Loads the run folder `run` onto `device`.
+    pub fn open(run: &Path, device: Device) -> Result<Self> {
+        Ok(Self {
+            trained: run::load(run, device)?,
+            device,
+        })
+    }
+
+    /// Class names in label order.
+    pub fn classes(&self) -> &[String] {
+        &self.trained.classes
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.trained.config
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Classifier {
+        &self.trained.model
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// How an image file becomes this model's input.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            size: self.trained.config.size as u32,
+        }
+    }
+
+    /// Logits of u8 pixels [B, 3, S, S].
+    pub fn logits(&self, pixels: &Tensor) -> Tensor {
+        logits(&self.trained.model, pixels, self.device)
+    }
+
+    /// Class probabilities of u8 pixels [B, 3, S, S].
+    pub fn probabilities(&self, pixels: &Tensor) -> Tensor {
+        self.logits(pixels).softmax(1, Kind::Float)
+    }
+}

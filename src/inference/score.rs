@@ -1,0 +1,93 @@
+//! Scoring a model on labelled images: per-image results gathered batch by batch, then the
+//! metrics. Used by `graft eval` and by training for validation and Test.
+use crate::data::images::Preprocess;
+use crate::data::labelled::Labelled;
+use crate::data::loader::Skips;
+use crate::engine::Runtime;
+use crate::metrics::{self, Metrics, Scored};
+use crate::models::classifier::Classifier;
+use anyhow::Result;
+use tch::{Kind, Tensor};
+
+/// Gathers scored examples; [`finish`](Scorer::finish) computes the metrics.
+pub struct Scorer<'a> {
+    classes: &'a [String],
+    scored: Vec<Scored>,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer for a model over `classes`.
+    pub fn new(classes: &'a [String]) -> Self {
+        Self {
+            classes,
+            scored: Vec::new(),
+        }
+    }
+
+    /// Adds one batch: logits [B, C], labels [B], and the B image paths.
+    pub fn add(&mut self, logits: &Tensor, labels: &Tensor, paths: &[String]) {
+        let logp = logits.log_softmax(1, Kind::Float);
+        let (best, pred) = logp.max_dim(1, false);
+        let labels = labels.to_device(logp.device());
+        let losses = -logp.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+        let column = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double)).unwrap_or_default();
+        let (best, losses) = (column(&best), column(&losses));
+        let (pred, labels) = (column(&pred), column(&labels));
+        for (j, path) in paths.iter().enumerate() {
+            self.scored.push(Scored {
+                path: path.clone(),
+                label: labels[j] as usize,
+                predicted: pred[j] as usize,
+                confidence: best[j].exp(),
+                loss: losses[j],
+            });
+        }
+    }
+
+    /// Images scored so far.
+    pub fn len(&self) -> usize {
+        self.scored.len()
+    }
+
+    /// Whether nothing was scored.
+    pub fn is_empty(&self) -> bool {
+        self.scored.is_empty()
+    }
+
+    /// The metrics over everything added.
+    pub fn finish(self) -> Metrics {
+        metrics::compute(self.classes, &self.scored)
+    }
+}
+
+/// Scores `set`, each image once through the whole of `model` (float32, inference mode);
+/// files that fail to decode are recorded in `skips` and left out.
+pub fn evaluate(
+    model: &Classifier,
+    set: &Labelled,
+    classes: &[String],
+    preprocess: Preprocess,
+    runtime: Runtime,
+    skips: &mut Skips,
+) -> Result<Metrics> {
+    let order: Vec<usize> = (0..set.len()).collect();
+    let bar = crate::progress::bar(set.len() as u64, "scoring");
+    let mut scorer = Scorer::new(classes);
+    let batches = super::image_batches(set.paths.clone(), order, preprocess, 64, runtime.workers);
+    for batch in batches {
+        bar.suspend(|| skips.report(batch.failures.iter().map(|(_, m)| m)));
+        if !batch.indices.is_empty() {
+            let labels: Vec<i64> = batch.indices.iter().map(|&i| set.labels[i]).collect();
+            let paths: Vec<String> = batch
+                .indices
+                .iter()
+                .map(|&i| set.paths[i].display().to_string())
+                .collect();
+            let logits = super::logits(model, &batch.pixels, runtime.device);
+            scorer.add(&logits, &Tensor::from_slice(&labels), &paths);
+        }
+        bar.inc((batch.indices.len() + batch.failures.len()) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(scorer.finish())
+}

@@ -1,0 +1,318 @@
+//! One training run from its inputs to its scores: caching, the epochs with validation,
+//! checkpoints and early stopping, and the final Test score.
+use super::dataset::Data;
+use super::inputs::{self, Inputs};
+use super::optim::Optimizer;
+use crate::cancel::Cancel;
+use crate::data::images::Preprocess;
+use crate::data::loader::Skips;
+use crate::engine::Runtime;
+use crate::error::Error;
+use crate::inference::score::{self, Scorer};
+use crate::metrics::Metrics;
+use crate::models::classifier::Classifier;
+use crate::run::RunFolder;
+use crate::run::config::TrainConfig;
+use crate::run::history::{EpochRecord, Progress};
+use crate::run::metrics::{RunMetrics, Seconds};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::{Kind, Tensor, nn};
+
+/// Where and how a run executes (its settings are the `TrainConfig`).
+pub struct TrainOptions {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Device and decoding threads.
+    pub runtime: Runtime,
+    /// Checked between batches: when set, training stops and the last checkpoint stays.
+    pub cancel: Cancel,
+}
+
+/// What a finished run measured.
+pub struct TrainOutcome {
+    /// Per-epoch history and the best epoch.
+    pub progress: Progress,
+    /// Test metrics, when there is a test set.
+    pub test: Option<Metrics>,
+    /// Wall time of the whole run.
+    pub seconds: f64,
+    /// Files that could not be used, each named once.
+    pub skipped: Skips,
+}
+
+/// Everything one run's steps share.
+pub struct Session<'a> {
+    /// The run's settings.
+    pub cfg: &'a TrainConfig,
+    /// Where and how it runs.
+    pub opts: &'a TrainOptions,
+    /// Its run folder.
+    pub folder: RunFolder,
+    /// The model's variables.
+    pub vs: nn::VarStore,
+    /// The model.
+    pub model: Classifier,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Files skipped so far.
+    pub skips: Skips,
+}
+
+impl Session<'_> {
+    /// Training and validation inputs: cached frozen-block outputs (fast path) or images
+    /// streamed with augmentation.
+    pub fn inputs(
+        &mut self,
+        data: &Data,
+        resume: bool,
+        progress: &mut Progress,
+    ) -> Result<(Inputs, Inputs)> {
+        let (cfg, rt) = (self.cfg, self.opts.runtime);
+        if !(cfg.cache && self.model.trainable_from > 0) {
+            let streamed = |set| Inputs::streamed(set, cfg.size, cfg.augment, rt);
+            return Ok((streamed(&data.train), streamed(&data.val)));
+        }
+        let t0 = Instant::now();
+        let render = (cfg.size, cfg.augment);
+        let copies = (cfg.seed, cfg.cache_augmented_copies);
+        let train = Inputs::cached(
+            &self.model,
+            &data.train,
+            render,
+            copies,
+            rt,
+            "training",
+            &mut self.skips,
+        )?;
+        let val = Inputs::cached(
+            &self.model,
+            &data.val,
+            render,
+            (cfg.seed, 0),
+            rt,
+            "validation",
+            &mut self.skips,
+        )?;
+        if !resume {
+            progress.cache_seconds = t0.elapsed().as_secs_f64();
+        }
+        eprintln!(
+            "graft: cached {} outputs of {} images in {:.1} s",
+            self.model.backbone.blocks[self.model.trainable_from - 1].name,
+            train.len() + val.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        if !cfg.augment.is_identity() && cfg.cache_augmented_copies == 0 {
+            eprintln!(
+                "graft: note: the cache holds un-augmented images; add augmented ones with --augmented-copies K"
+            );
+        }
+        Ok((train, val))
+    }
+
+    /// The remaining epochs, each checkpointed; stops early after `patience` epochs without a
+    /// better validation score.
+    pub fn epochs(
+        &mut self,
+        train_in: &Inputs,
+        val_in: &Inputs,
+        optimizer: &mut Optimizer,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let (cfg, total) = (self.cfg, self.cfg.epochs);
+        for epoch in progress.history.len() + 1..=total {
+            let t0 = Instant::now();
+            let epoch_seed = (cfg.seed as i64)
+                .wrapping_mul(1000)
+                .wrapping_add(epoch as i64);
+            tch::manual_seed(epoch_seed);
+            let (loss, accuracy) = self
+                .train_epoch(optimizer, train_in, epoch)
+                .map_err(|e| self.interrupted_or(e, progress))?;
+            let val = self.validate(val_in)?;
+            let rec = EpochRecord {
+                epoch,
+                loss,
+                accuracy,
+                val_loss: val.loss,
+                val_accuracy: val.accuracy,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            let best = progress.record(rec.clone());
+            eprintln!(
+                "epoch {epoch}/{total}: loss {:.4} accuracy {:.4} | val_loss {:.4} val_accuracy {:.4} | {:.1} s{}",
+                rec.loss,
+                rec.accuracy,
+                rec.val_loss,
+                rec.val_accuracy,
+                rec.seconds,
+                if best { " (best)" } else { "" }
+            );
+            if best {
+                self.folder.write_weights(&self.folder.best(), &self.vs)?;
+            }
+            self.folder
+                .write_checkpoint(&self.vs, optimizer.named_state(), progress)?;
+            self.folder.write_history(progress)?;
+            if progress.should_stop(cfg.patience) && epoch < total {
+                eprintln!(
+                    "graft: early stop: no better validation accuracy in {} epochs",
+                    cfg.patience
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn interrupted_or(&self, e: anyhow::Error, progress: &Progress) -> anyhow::Error {
+        if self.opts.cancel.is_cancelled() {
+            Error::Interrupted {
+                completed: progress.history.len(),
+                run: self.opts.out.clone(),
+            }
+            .into()
+        } else {
+            e
+        }
+    }
+
+    fn train_epoch(
+        &mut self,
+        optimizer: &mut Optimizer,
+        input: &Inputs,
+        epoch: usize,
+    ) -> Result<(f64, f64)> {
+        let cfg = self.cfg;
+        let order = inputs::shuffled(input.len(), cfg.seed, epoch as u64);
+        let bar =
+            crate::progress::bar(input.len() as u64, &format!("epoch {epoch}/{}", cfg.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
+        let started = Instant::now();
+        // The schedule runs over the planned steps of the whole run (the same on resume).
+        let steps_per_epoch = input.len().div_ceil(cfg.batch_size.max(1));
+        let total_steps = steps_per_epoch * cfg.epochs;
+        let mut step = steps_per_epoch * (epoch - 1);
+        let (model, cancel) = (&self.model, &self.opts.cancel);
+        let augment = Some((cfg.seed, epoch as u64));
+        input.for_each_batch(
+            &order,
+            cfg.batch_size,
+            augment,
+            &mut self.skips,
+            |x, y, _| {
+                if cancel.is_cancelled() {
+                    anyhow::bail!("interrupted");
+                }
+                let logits = x.logits(model, true);
+                let loss = smoothed_cross_entropy(&logits, &y, cfg.label_smoothing);
+                optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
+                step += 1;
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                let n = y.size()[0] as usize;
+                loss_sum += loss.double_value(&[]) * n as f64;
+                correct += logits
+                    .argmax(1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
+                seen += n;
+                bar.inc(n as u64);
+                bar.set_message(format!(
+                    "epoch {epoch}/{} loss {:.4} acc {:.4} {:.0} img/s",
+                    cfg.epochs,
+                    loss_sum / seen as f64,
+                    correct as f64 / seen as f64,
+                    seen as f64 / started.elapsed().as_secs_f64()
+                ));
+                Ok(())
+            },
+        )?;
+        bar.finish_and_clear();
+        let seen = seen.max(1) as f64;
+        Ok((loss_sum / seen, correct as f64 / seen))
+    }
+
+    /// Scores the validation inputs in inference mode.
+    fn validate(&mut self, input: &Inputs) -> Result<Metrics> {
+        let order: Vec<usize> = (0..input.len()).collect();
+        let mut scorer = Scorer::new(&self.classes);
+        let model = &self.model;
+        tch::no_grad(|| {
+            input.for_each_batch(&order, 64, None, &mut self.skips, |x, y, idx| {
+                let paths: Vec<String> = idx
+                    .iter()
+                    .map(|&i| input.set.paths[i].display().to_string())
+                    .collect();
+                scorer.add(&x.logits(model, false), &y, &paths);
+                Ok(())
+            })
+        })?;
+        Ok(scorer.finish())
+    }
+
+    /// Ends on the best epoch's weights (stopped early or not), saves the model, scores Test
+    /// and writes metrics.json.
+    pub fn finish(
+        mut self,
+        data: &Data,
+        progress: Progress,
+        start: Instant,
+    ) -> Result<TrainOutcome> {
+        self.folder.read_weights(&self.folder.best(), &self.vs)?;
+        eprintln!(
+            "graft: restored the weights of epoch {} (val_accuracy {:.4})",
+            progress.best_epoch, progress.best_val_accuracy
+        );
+        self.folder.write_weights(&self.folder.model(), &self.vs)?;
+        self.folder.write_history(&progress)?;
+        let mut test = None;
+        if let Some(set) = &data.test {
+            // Streamed through the whole network, as `graft eval` does: the same score.
+            let pre = Preprocess {
+                size: self.cfg.size as u32,
+            };
+            let rt = self.opts.runtime;
+            let m = score::evaluate(&self.model, set, &self.classes, pre, rt, &mut self.skips)?;
+            eprintln!(
+                "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
+                m.accuracy, m.loss, m.count
+            );
+            test = Some(m);
+        }
+        let seconds = Seconds {
+            total: start.elapsed().as_secs_f64(),
+            cache: progress.cache_seconds,
+            epochs: progress.history.iter().map(|r| r.seconds).sum(),
+        };
+        let metrics = RunMetrics::new(
+            progress.best_epoch,
+            progress.best_val_accuracy,
+            seconds.clone(),
+            test.clone(),
+        );
+        self.folder.write_metrics(&metrics)?;
+        Ok(TrainOutcome {
+            progress,
+            test,
+            seconds: seconds.total,
+            skipped: self.skips,
+        })
+    }
+}
+
+/// Cross-entropy against targets that give `smoothing` of their mass evenly to all classes
+/// (0: plain cross-entropy): keeps the logits from growing without bound on easy data.
+fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor {
+    let logp = logits.log_softmax(1, Kind::Float);
+    let nll = logp.nll_loss(labels);
+    if smoothing <= 0.0 {
+        return nll;
+    }
+    let uniform = -logp.mean_dim(1, false, Kind::Float).mean(Kind::Float);
+    nll * (1.0 - smoothing) + uniform * smoothing
+}
