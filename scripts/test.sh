@@ -10,4 +10,7 @@ if ! [ -x /usr/bin/chromium ] || ! command -v dot >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium graphviz >/dev/null
 fi
 bash scripts/setup.sh
+echo "== checks: formatting, clippy (function size included), then the tests"
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --quiet -- -D warnings
 cargo test --release
