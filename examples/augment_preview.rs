@@ -4,7 +4,7 @@ use graft::data::augment::{self, Augment};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let img = graft::data::images::decode(std::path::Path::new(&args[1]))?;
+    let img = graft::data::decode::decode(std::path::Path::new(&args[1]), None)?;
     let size: u32 = args[2].parse()?;
     let aug = Augment {
         shear: 20.0,

@@ -8,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     let size: u32 = args.get(2).map_or(Ok(100), |s| s.parse())?;
     let paths: Vec<&str> = list.lines().collect();
     let t = Instant::now();
-    let preprocess = graft::data::images::Preprocess { size };
+    let preprocess = graft::data::images::Preprocess::squash(size);
     for p in &paths {
         let _ = preprocess.load(std::path::Path::new(p))?;
     }

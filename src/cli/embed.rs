@@ -18,6 +18,9 @@ pub struct EmbedArgs {
     /// Input size in pixels (default: the backbone's native size).
     #[arg(long)]
     pub size: Option<i64>,
+    /// How non-square images are made square: squash, crop or pad.
+    #[arg(long, default_value = "squash")]
+    pub resize: graft::data::images::ResizeRule,
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -40,6 +43,7 @@ pub fn run(args: EmbedArgs, runtime: Runtime) -> Result<()> {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,
         size: args.size,
+        resize: args.resize,
         batch_size: args.batch,
         runtime,
         inputs: args.inputs,

@@ -53,6 +53,9 @@ pub struct TrainArgs {
     /// Input size in pixels.
     #[arg(long)]
     pub size: Option<i64>,
+    /// How non-square images are made square: squash (stretch), crop (centre square) or pad.
+    #[arg(long)]
+    pub resize: Option<graft::data::images::ResizeRule>,
     /// all, none, or a block name: blocks up to and including it are fixed.
     #[arg(long)]
     pub freeze: Option<Freeze>,
@@ -145,6 +148,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     set! {
         c.size => a.size,
+        c.resize => a.resize,
         c.freeze => a.freeze,
         c.label_smoothing => a.label_smoothing,
         c.cache_augmented_copies => a.augmented_copies,

@@ -245,7 +245,7 @@ pub fn item_rng(seed: u64, epoch: u64, item: u64) -> StdRng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::images::decode;
+    use crate::data::decode;
     use std::path::Path;
 
     fn demo_image() -> RgbImage {
@@ -256,7 +256,7 @@ mod tests {
             .map(|e| e.unwrap().path())
             .min()
             .unwrap();
-        decode(&p).unwrap()
+        decode::decode(&p, None).unwrap()
     }
 
     fn plain(img: &RgbImage, size: u32) -> Vec<u8> {

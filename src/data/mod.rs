@@ -1,6 +1,7 @@
 //! Image data: finding image files (one walker), decoding and preprocessing them, labelled
 //! folders and how they are split, augmentation, and the parallel batch loader.
 pub mod augment;
+pub mod decode;
 pub mod folders;
 pub mod images;
 pub mod labelled;

@@ -1,5 +1,5 @@
 //! `graft embed`: one pooled feature vector per image, from a pretrained backbone.
-use crate::data::images::Preprocess;
+use crate::data::images::{Preprocess, ResizeRule};
 use crate::data::walk;
 use crate::models::Arch;
 use crate::{fsx, progress, tensor_io, weights};
@@ -28,6 +28,8 @@ pub struct EmbedOptions {
     pub weights: Option<PathBuf>,
     /// Input size (default: the backbone's native size).
     pub size: Option<i64>,
+    /// How non-square images are made square.
+    pub resize: ResizeRule,
     /// Images per forward pass.
     pub batch_size: usize,
     /// Device and decoding threads.
@@ -68,7 +70,10 @@ pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
     let mut skipped = found.problems;
     let paths = Arc::new(found.files);
     let start = Instant::now();
-    let preprocess = Preprocess { size: size as u32 };
+    let preprocess = Preprocess {
+        size: size as u32,
+        resize: opts.resize,
+    };
     let order = (0..paths.len()).collect();
     let batches = super::image_batches(
         paths.clone(),

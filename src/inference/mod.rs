@@ -78,9 +78,7 @@ impl Predictor {
 
     /// How an image file becomes this model's input.
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess {
-            size: self.trained.config.size as u32,
-        }
+        self.trained.config.preprocess()
     }
 
     /// Logits of u8 pixels [B, 3, S, S].

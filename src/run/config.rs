@@ -6,6 +6,7 @@
 //! Fields added after version 1 have serde defaults, documented on each, so older run folders
 //! keep loading; a missing field without a default is an error naming it.
 use crate::data::augment::Augment;
+use crate::data::images::{Preprocess, ResizeRule};
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,9 @@ pub struct TrainConfig {
     pub backbone: Arch,
     /// Input size in pixels.
     pub size: i64,
+    /// How non-square images are made square (absent before version 2: squash).
+    #[serde(default)]
+    pub resize: ResizeRule,
     /// The classification head.
     pub head: HeadConfig,
     /// Which backbone blocks are fixed.
@@ -183,6 +187,14 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// How an image file becomes this run's input.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            size: self.size as u32,
+            resize: self.resize,
+        }
+    }
+
     /// Refuses a config this graft cannot read faithfully (written by a newer one).
     pub fn check_version(&self) -> anyhow::Result<()> {
         if self.format_version > FORMAT_VERSION {

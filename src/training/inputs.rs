@@ -2,7 +2,8 @@
 //! worker threads) or the cached outputs of the frozen blocks (computed once, kept in memory as
 //! f16, so each epoch runs only the trainable part).
 use crate::data::augment::{self, Augment};
-use crate::data::images;
+use crate::data::decode;
+use crate::data::images::Preprocess;
 use crate::data::labelled::Labelled;
 use crate::data::loader::{self, Skips};
 use crate::engine::Runtime;
@@ -34,7 +35,10 @@ impl Batch {
 
 enum Source {
     Cached(Tensor),
-    Streamed { size: u32, augment: Augment },
+    Streamed {
+        preprocess: Preprocess,
+        augment: Augment,
+    },
 }
 
 /// A labelled set ready for training: cached or streamed.
@@ -54,37 +58,44 @@ pub fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
-/// Images of `set` at `order`, rendered at `size` with `augment` drawn per (seed, epoch, item)
-/// when `epoch` is given (deterministic whatever thread decodes an item).
+/// Images of `set` at `order`, preprocessed, with `augment` drawn per (seed, epoch, item) when
+/// `epoch` is given (deterministic whatever thread decodes an item).
 fn stream(
     set: &Labelled,
     order: &[usize],
     batch: usize,
-    (size, augment): (u32, Augment),
+    (pre, augment): (Preprocess, Augment),
     workers: usize,
     epoch: Option<(u64, u64)>,
 ) -> crossbeam_channel::Receiver<loader::Batch> {
     let cfg = loader::LoaderConfig {
         batch_size: batch,
-        size,
+        size: pre.size,
         workers,
         prefetch: 4,
     };
     let decode = Arc::new(move |i: usize, path: &PathBuf| -> Result<Vec<u8>> {
-        let img = images::decode(path)?;
-        let mut rng = epoch.map(|(seed, epoch)| augment::item_rng(seed, epoch, i as u64));
-        Ok(augment::render(&img, size, &augment, rng.as_mut()))
+        let img = decode::decode(path, Some(pre.size))?;
+        match epoch.filter(|_| !augment.is_identity()) {
+            None => Ok(pre.apply(img)),
+            Some((seed, epoch)) => {
+                // Made square by the run's rule, then sampled with the drawn transform.
+                let mut rng = augment::item_rng(seed, epoch, i as u64);
+                let square = pre.resize.square(img);
+                Ok(augment::render(&square, pre.size, &augment, Some(&mut rng)))
+            }
+        }
     });
     loader::stream(set.paths.clone(), order.to_vec(), cfg, decode)
 }
 
 impl Inputs {
     /// Images decoded every epoch (augmented when training).
-    pub fn streamed(set: &Labelled, size: i64, augment: Augment, runtime: Runtime) -> Self {
+    pub fn streamed(set: &Labelled, pre: Preprocess, augment: Augment, runtime: Runtime) -> Self {
         Self {
             set: set.clone(),
             source: Source::Streamed {
-                size: size as u32,
+                preprocess: pre,
                 augment,
             },
             runtime,
@@ -97,7 +108,7 @@ impl Inputs {
     pub fn cached(
         model: &Classifier,
         set: &Labelled,
-        (size, augment): (i64, Augment),
+        (pre, augment): (Preprocess, Augment),
         (seed, copies): (u64, usize),
         runtime: Runtime,
         name: &str,
@@ -115,7 +126,7 @@ impl Inputs {
             } else {
                 (augment, Some((seed, 1_000_000 + copy as u64)))
             };
-            let render = (size as u32, aug);
+            let render = (pre, aug);
             for b in stream(set, &order, 64, render, runtime.workers, seeded) {
                 bar.suspend(|| skips.report(b.failures.iter().map(|(_, m)| m)));
                 if !b.indices.is_empty() {
@@ -174,21 +185,18 @@ impl Inputs {
                     f(Batch::Frozen(x), labels(chunk), chunk)?;
                 }
             }
-            Source::Streamed { size, augment } => {
+            Source::Streamed {
+                preprocess,
+                augment,
+            } => {
                 let aug = if augment_epoch.is_some() {
                     *augment
                 } else {
                     Augment::none()
                 };
                 let workers = self.runtime.workers;
-                for b in stream(
-                    &self.set,
-                    order,
-                    batch,
-                    (*size, aug),
-                    workers,
-                    augment_epoch,
-                ) {
+                let render = (*preprocess, aug);
+                for b in stream(&self.set, order, batch, render, workers, augment_epoch) {
                     skips.report(b.failures.iter().map(|(_, m)| m));
                     if !b.indices.is_empty() {
                         let px = Batch::Pixels(b.pixels.to_device(device));

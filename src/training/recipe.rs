@@ -1,5 +1,6 @@
 //! The recipes: complete starting points for a run's settings, which options then override.
 use crate::data::augment::Augment;
+use crate::data::images::ResizeRule;
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use crate::run::config::{
@@ -16,6 +17,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         recipe: "seed".into(),
         backbone,
         size: backbone.native_size,
+        resize: ResizeRule::Squash,
         head: HeadConfig::seed(),
         freeze: Freeze::None,
         cache: false,
@@ -52,6 +54,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         recipe: "fast".into(),
         backbone,
         size: backbone.recipe.size,
+        resize: ResizeRule::Squash,
         head: HeadConfig {
             hidden: 512,
             dropout: 0.2,

@@ -4,7 +4,6 @@ use super::dataset::Data;
 use super::inputs::{self, Inputs};
 use super::optim::Optimizer;
 use crate::cancel::Cancel;
-use crate::data::images::Preprocess;
 use crate::data::loader::Skips;
 use crate::engine::Runtime;
 use crate::error::Error;
@@ -71,11 +70,11 @@ impl Session<'_> {
     ) -> Result<(Inputs, Inputs)> {
         let (cfg, rt) = (self.cfg, self.opts.runtime);
         if !(cfg.cache && self.model.trainable_from > 0) {
-            let streamed = |set| Inputs::streamed(set, cfg.size, cfg.augment, rt);
+            let streamed = |set| Inputs::streamed(set, cfg.preprocess(), cfg.augment, rt);
             return Ok((streamed(&data.train), streamed(&data.val)));
         }
         let t0 = Instant::now();
-        let render = (cfg.size, cfg.augment);
+        let render = (cfg.preprocess(), cfg.augment);
         let copies = (cfg.seed, cfg.cache_augmented_copies);
         let train = Inputs::cached(
             &self.model,
@@ -273,9 +272,7 @@ impl Session<'_> {
         let mut test = None;
         if let Some(set) = &data.test {
             // Streamed through the whole network, as `graft eval` does: the same score.
-            let pre = Preprocess {
-                size: self.cfg.size as u32,
-            };
+            let pre = self.cfg.preprocess();
             let rt = self.opts.runtime;
             let m = score::evaluate(&self.model, set, &self.classes, pre, rt, &mut self.skips)?;
             eprintln!(

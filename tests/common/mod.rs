@@ -46,7 +46,7 @@ pub fn backbone(arch: Arch, with_top: bool) -> (nn::VarStore, Backbone) {
 
 /// A PNG fixture as a [1, 3, H, W] u8 tensor, no resizing.
 pub fn png_pixels(path: &std::path::Path) -> Tensor {
-    let img = graft::data::images::decode(path).expect("decoding fixture");
+    let img = graft::data::decode::decode(path, None).expect("decoding fixture");
     let (w, h) = (img.width() as i64, img.height() as i64);
     Tensor::from_slice(&graft::data::images::to_chw(&img)).view([1, 3, h, w])
 }
