@@ -9,9 +9,10 @@ pub struct EvalArgs {
     /// Run folder written by graft train.
     #[arg(long)]
     pub run: PathBuf,
-    /// Labelled folder (<Class>/*) or a dataset root with Test/<Class>/*.
+    /// Labelled folder (<Class>/*) or a dataset root with a test folder (default: the run's own
+    /// Test part).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Print all metrics as JSON.
     #[arg(long)]
     pub json: bool,
@@ -20,7 +21,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs, runtime: Runtime) -> Result<()> {
-    let (m, skipped) = predict::eval(&a.run, &a.data, runtime)?;
+    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime)?;
     if !skipped.is_empty() {
         eprintln!("graft: {} files skipped", skipped.len());
     }

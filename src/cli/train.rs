@@ -1,6 +1,7 @@
 //! `graft train`: options over a recipe, the run, then its curves and report.
 use anyhow::Result;
 use graft::cancel::Cancel;
+use graft::data::layout::{self, Source};
 use graft::engine::{self, Runtime};
 use graft::error::bad_input;
 use graft::models::Arch;
@@ -29,15 +30,28 @@ pub struct TrainArgs {
     /// Starting point for every setting below.
     #[arg(long, value_enum, default_value = "fast")]
     pub recipe: Recipe,
-    /// Dataset root with Training/<Class>/* and Test/<Class>/* (the Fruits-360 layout).
-    #[arg(long, conflicts_with = "train")]
+    /// Dataset root: train/val/test folders (Training/Test, train/val/test, train/valid/test,
+    /// train/test), or one folder of class folders (graft holds out --test-split as Test).
+    #[arg(long, conflicts_with_all = ["train", "labels"])]
     pub data: Option<PathBuf>,
+    /// A CSV with columns path,label[,split] (split: train, val or test) instead of folders.
+    #[arg(long, conflicts_with = "train")]
+    pub labels: Option<PathBuf>,
     /// Training folder (<Class>/*), instead of --data.
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Validation folder (<Class>/*): chooses the best epoch instead of a split of Training.
+    #[arg(long, requires = "train")]
+    pub val_dir: Option<PathBuf>,
     /// Test folder (<Class>/*), used only for the final score (unless --val test).
     #[arg(long, requires = "train")]
     pub test: Option<PathBuf>,
+    /// Share of each class held out as Test when the dataset has no Test part (default 0.2).
+    #[arg(long)]
+    pub test_split: Option<f64>,
+    /// Class balancing for imbalanced data: none, sampler or weights.
+    #[arg(long)]
+    pub balance: Option<graft::run::config::Balance>,
     /// Run folder to write (default: runs/<recipe>-<time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -118,28 +132,65 @@ pub struct TrainArgs {
     pub workers: Option<usize>,
 }
 
-/// The dataset folders: ROOT/Training and ROOT/Test, or --train [--test].
-fn folders(a: &TrainArgs) -> Result<(PathBuf, Option<PathBuf>)> {
-    match (&a.data, &a.train) {
-        (Some(root), None) => {
-            let test = root.join("Test");
-            Ok((root.join("Training"), test.is_dir().then_some(test)))
+/// Where the images come from, as config fields: (train_dir, val_dir, test_dir, labels,
+/// test_split), the layout of --data recognized.
+type Folders = (
+    PathBuf,
+    Option<PathBuf>,
+    Option<PathBuf>,
+    Option<PathBuf>,
+    Option<f64>,
+);
+
+fn folders(a: &TrainArgs) -> Result<Folders> {
+    let fraction = a.test_split.unwrap_or(layout::DEFAULT_TEST_SPLIT);
+    if !(0.0..1.0).contains(&fraction) {
+        return Err(bad_input("--test-split must be in [0, 1)"));
+    }
+    match (&a.data, &a.train, &a.labels) {
+        (Some(root), None, None) => Ok(match layout::detect(root, fraction)? {
+            Source::Folders { train, val, test } => (train, val, test, None, None),
+            Source::Single { root, .. } => (root, None, None, None, Some(fraction)),
+            Source::Csv { .. } => unreachable!("detect finds folders"),
+        }),
+        (None, Some(train), None) => {
+            let split = (a.test.is_none() && a.test_split.is_some()).then_some(fraction);
+            Ok((
+                train.clone(),
+                a.val_dir.clone(),
+                a.test.clone(),
+                None,
+                split,
+            ))
         }
-        (None, Some(train)) => Ok((train.clone(), a.test.clone())),
+        (None, None, Some(csv)) => {
+            let dir = csv
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf();
+            Ok((dir, None, None, Some(csv.clone()), a.test_split))
+        }
         _ => Err(bad_input(
-            "give --data ROOT (with ROOT/Training and ROOT/Test) or --train DIR [--test DIR]",
+            "give --data ROOT, --labels FILE.csv, or --train DIR [--val-dir DIR] [--test DIR]",
         )),
     }
 }
 
 /// The recipe's settings with the options given on the command line applied.
 fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let (train_dir, test_dir) = folders(a)?;
+    let (train_dir, val_dir, test_dir, labels, test_split) = folders(a)?;
     let backbone = a.backbone.unwrap_or(Arch::named("inception-v3")?);
     let mut c = match a.recipe {
         Recipe::Fast => recipe::fast(backbone, train_dir, test_dir),
         Recipe::Seed => recipe::seed(backbone, train_dir, test_dir),
     };
+    (c.val_dir, c.labels, c.test_split) = (val_dir, labels, test_split);
+    // The dataset's own validation images choose the best epoch, unless told otherwise.
+    let csv_val = || c.source().load(c.seed).is_ok_and(|d| d.val.is_some());
+    let given_val = c.val_dir.is_some() || (c.labels.is_some() && csv_val());
+    if given_val && c.validation != Validation::Test {
+        c.validation = Validation::Given;
+    }
     c.weights = a.weights.clone();
     macro_rules! set {
         ($($field:expr => $arg:expr),+ $(,)?) => {
@@ -149,6 +200,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     set! {
         c.size => a.size,
         c.resize => a.resize,
+        c.balance => a.balance,
         c.freeze => a.freeze,
         c.label_smoothing => a.label_smoothing,
         c.cache_augmented_copies => a.augmented_copies,

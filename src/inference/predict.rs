@@ -1,30 +1,37 @@
 //! `graft eval` and `graft predict` on a trained run.
 use super::Predictor;
 use super::score;
-use crate::data::folders::ImageFolder;
+use crate::data::folders::{ImageFolder, Item};
 use crate::data::labelled::Labelled;
+use crate::data::layout;
 use crate::data::loader::Skips;
 use crate::data::walk;
 use crate::engine::Runtime;
+use crate::error::bad_input;
 use crate::metrics::Metrics;
+use crate::run::RunFolder;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::Tensor;
 
-/// Scores a run on a labelled folder: DIR/<Class>/..., or a dataset root holding DIR/Test.
-pub fn eval(run: &Path, data: &Path, runtime: Runtime) -> Result<(Metrics, Skips)> {
+/// Scores a run on labelled images: `data` (DIR/<Class>/..., or a dataset root with a test
+/// folder), or without it the run's own Test part (the split graft made and saved, or the
+/// dataset's test folder or CSV rows).
+pub fn eval(run: &Path, data: Option<&Path>, runtime: Runtime) -> Result<(Metrics, Skips)> {
     let predictor = Predictor::open(run, runtime.device)?;
-    let dir = if data.join("Test").is_dir() {
-        data.join("Test")
-    } else {
-        data.to_path_buf()
-    };
-    let folder = ImageFolder::scan_with_classes(&dir, predictor.classes())?;
     let mut skips = Skips::default();
-    skips.report(folder.problems.iter());
-    let set = Labelled::from_items(&folder.items);
+    let items = match data {
+        Some(data) => {
+            let dir = layout::test_folder(data).unwrap_or_else(|| data.to_path_buf());
+            let folder = ImageFolder::scan_with_classes(&dir, predictor.classes())?;
+            skips.report(folder.problems.iter());
+            folder.items
+        }
+        None => run_test_items(run, &predictor)?,
+    };
+    let set = Labelled::from_items(&items);
     let metrics = score::evaluate(
         predictor.model(),
         &set,
@@ -34,6 +41,41 @@ pub fn eval(run: &Path, data: &Path, runtime: Runtime) -> Result<(Metrics, Skips
         &mut skips,
     )?;
     Ok((metrics, skips))
+}
+
+/// The Test images of the run itself, labelled by its classes.
+fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
+    let folder = RunFolder::new(run);
+    let (test, classes) = match folder.read_split()? {
+        Some(split) => (split.test_items()?, split.classes),
+        None => {
+            let data = predictor.config().source().load(predictor.config().seed)?;
+            (data.test.unwrap_or_default(), data.classes)
+        }
+    };
+    if test.is_empty() {
+        return Err(bad_input(format!(
+            "{}: the run has no Test part; give the images to score with --data DIR",
+            run.display()
+        )));
+    }
+    // Labels by name: the order of the run's classes.json rules.
+    test.into_iter()
+        .map(|item| {
+            let name = &classes[item.label];
+            let label = predictor
+                .classes()
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| {
+                    bad_input(format!(
+                        "{}: class '{name}' is not one of the run's",
+                        item.path.display()
+                    ))
+                })?;
+            Ok(Item { label, ..item })
+        })
+        .collect()
 }
 
 /// A class and its probability.

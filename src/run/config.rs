@@ -7,6 +7,7 @@
 //! keep loading; a missing field without a default is an error naming it.
 use crate::data::augment::Augment;
 use crate::data::images::{Preprocess, ResizeRule};
+use crate::data::layout::{DEFAULT_TEST_SPLIT, Source};
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,34 @@ pub enum Validation {
     Split(f64),
     /// The Test folder (what the seed did; Test then no longer measures unseen data).
     Test,
+    /// The dataset's own validation images (a `val`/`valid` folder, or the CSV's val rows).
+    Given,
+}
+
+/// How training makes up for classes of very different sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Every image once per epoch; the loss treats them alike.
+    #[default]
+    None,
+    /// Each epoch draws as many images as Training has, every class equally often (small
+    /// classes repeat, large ones are sampled).
+    Sampler,
+    /// Every image once per epoch; the loss weighs each class by the inverse of its share.
+    Weights,
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Balance::None),
+            "sampler" => Ok(Balance::Sampler),
+            "weights" => Ok(Balance::Weights),
+            _ => Err(format!("unknown balance '{s}' (none, sampler or weights)")),
+        }
+    }
 }
 
 /// SGD with momentum or Adam, with their settings.
@@ -172,6 +201,9 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Where validation images come from.
     pub validation: Validation,
+    /// Class balancing (absent before version 2: none).
+    #[serde(default)]
+    pub balance: Balance,
     /// Use at most this many training images per class (evenly spaced; validation is capped in
     /// proportion). Fruits-360-like data are video frames whose neighbours add little.
     #[serde(default)]
@@ -182,11 +214,42 @@ pub struct TrainConfig {
     pub train_dir: PathBuf,
     /// The test folder, scored once at the end.
     pub test_dir: Option<PathBuf>,
+    /// The dataset's own validation folder (absent before version 2).
+    #[serde(default)]
+    pub val_dir: Option<PathBuf>,
+    /// A CSV of `path,label[,split]` instead of folders (absent before version 2).
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    /// Share of each class graft holds out as Test when the dataset has no Test part (one
+    /// folder of class folders, or a CSV without a split column); the split is saved in the run
+    /// (split.json). Absent before version 2.
+    #[serde(default)]
+    pub test_split: Option<f64>,
     /// Pretrained weights file, when not the fetched ones.
     pub weights: Option<PathBuf>,
 }
 
 impl TrainConfig {
+    /// Where the run's images come from.
+    pub fn source(&self) -> Source {
+        let fraction = self.test_split.unwrap_or(DEFAULT_TEST_SPLIT);
+        match (&self.labels, self.test_split) {
+            (Some(csv), _) => Source::Csv {
+                path: csv.clone(),
+                test_fraction: fraction,
+            },
+            (None, Some(f)) => Source::Single {
+                root: self.train_dir.clone(),
+                test_fraction: f,
+            },
+            (None, None) => Source::Folders {
+                train: self.train_dir.clone(),
+                val: self.val_dir.clone(),
+                test: self.test_dir.clone(),
+            },
+        }
+    }
+
     /// How an image file becomes this run's input.
     pub fn preprocess(&self) -> Preprocess {
         Preprocess {

@@ -2,14 +2,17 @@
 //! same code (config.json, classes.json, history.json/.csv, metrics.json, the model and the
 //! checkpoints), and [`load`], the one way to get a trained model back.
 pub mod config;
+pub mod dataset;
 pub mod history;
 pub mod metrics;
 
+use crate::data::dataset::SplitFile;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::{fsx, tensor_io};
 use anyhow::{Context, Result};
 use config::TrainConfig;
+use dataset::DatasetSummary;
 use history::{EpochRecord, Progress};
 use metrics::RunMetrics;
 use std::collections::HashMap;
@@ -70,6 +73,15 @@ impl RunFolder {
         self.root.join("checkpoints").join("best.safetensors")
     }
 
+    /// dataset.json: per-class counts and the dataset check's warnings.
+    pub fn dataset(&self) -> PathBuf {
+        self.root.join("dataset.json")
+    }
+    /// split.json: the split graft made, when it made one.
+    pub fn split(&self) -> PathBuf {
+        self.root.join("split.json")
+    }
+
     /// Whether a run was started here (its config.json exists).
     pub fn exists(&self) -> bool {
         self.config().is_file()
@@ -128,6 +140,32 @@ impl RunFolder {
             return Ok(None);
         }
         fsx::read_json(&self.metrics()).map(Some).map_err(malformed)
+    }
+
+    /// Writes dataset.json.
+    pub fn write_dataset(&self, summary: &DatasetSummary) -> Result<()> {
+        fsx::write_json(&self.dataset(), summary)
+    }
+
+    /// Reads dataset.json (None for runs from before it existed).
+    pub fn read_dataset(&self) -> Result<Option<DatasetSummary>> {
+        if !self.dataset().exists() {
+            return Ok(None);
+        }
+        fsx::read_json(&self.dataset()).map(Some).map_err(malformed)
+    }
+
+    /// Writes split.json.
+    pub fn write_split(&self, split: &SplitFile) -> Result<()> {
+        fsx::write_json(&self.split(), split)
+    }
+
+    /// Reads split.json (None when the dataset brought its own split).
+    pub fn read_split(&self) -> Result<Option<SplitFile>> {
+        if !self.split().exists() {
+            return Ok(None);
+        }
+        fsx::read_json(&self.split()).map(Some).map_err(malformed)
     }
 
     /// Saves the checkpoint of a completed epoch: the model, the optimizer's state, the progress.

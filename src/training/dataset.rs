@@ -1,6 +1,6 @@
-//! The labelled data of a run: the training folder's classes, the train/validation split, the
-//! test set.
-use crate::data::folders::ImageFolder;
+//! The labelled data of a run: the dataset's classes and parts, the train/validation split, the
+//! per-class cap.
+use crate::data::dataset::Dataset;
 use crate::data::labelled::{Labelled, stratified_split};
 use crate::data::loader::Skips;
 use crate::error::bad_input;
@@ -9,6 +9,8 @@ use anyhow::Result;
 
 /// The labelled data of a run: classes, train/validation split, and the test set.
 pub struct Data {
+    /// The dataset as found (its parts before validation is split off and images are capped).
+    pub dataset: Dataset,
     /// Class names, sorted.
     pub classes: Vec<String>,
     /// Images the model trains on.
@@ -19,39 +21,41 @@ pub struct Data {
     pub test: Option<Labelled>,
 }
 
-/// Scans the run's folders and splits them as configured; unreadable entries go to `skips`.
+/// Reads the run's dataset and splits it as configured; unreadable entries go to `skips`.
 pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
-    let train_folder = ImageFolder::scan(&cfg.train_dir)?;
-    skips.report(train_folder.problems.iter());
-    let test_folder = match &cfg.test_dir {
-        Some(dir) => Some(ImageFolder::scan_with_classes(dir, &train_folder.classes)?),
-        None => None,
-    };
-    if let Some(t) = &test_folder {
-        skips.report(t.problems.iter());
-    }
-    let all = Labelled::from_items(&train_folder.items);
-    let (train, val) = match cfg.validation {
-        Validation::Split(fraction) => {
-            let n = train_folder.classes.len();
-            let (t, v) = stratified_split(&train_folder.items, n, fraction, cfg.seed);
+    let dataset = cfg.source().load(cfg.seed)?;
+    skips.report(dataset.problems.iter());
+    eprintln!("graft: {}", dataset.description);
+    let all = Labelled::from_items(&dataset.train);
+    let test = dataset.test.as_deref().map(Labelled::from_items);
+    let (train, val) = match (&cfg.validation, &dataset.val) {
+        (Validation::Split(fraction), _) => {
+            let n = dataset.classes.len();
+            let (t, v) = stratified_split(&dataset.train, n, *fraction, cfg.seed);
             (all.subset(&t), all.subset(&v))
         }
-        Validation::Test => match &test_folder {
-            Some(test) => (all, Labelled::from_items(&test.items)),
+        (Validation::Test, _) => match &test {
+            Some(test) => (all, test.clone()),
             None => {
                 return Err(bad_input(
-                    "validation on Test needs a Test folder (--data ROOT with ROOT/Test, or --test DIR)",
+                    "validation on Test needs a Test part (--data ROOT with ROOT/Test, or --test DIR)",
                 ));
             }
         },
+        (Validation::Given, Some(val)) => (all, Labelled::from_items(val)),
+        (Validation::Given, None) => {
+            return Err(bad_input(format!(
+                "{}: the dataset has no validation part (a val folder, or val rows in the CSV)",
+                cfg.train_dir.display()
+            )));
+        }
     };
     let (train, val) = match (cfg.max_per_class, &cfg.validation) {
         (Some(max), Validation::Split(f)) => {
             let val_max = ((max as f64 * f / (1.0 - f)).ceil() as usize).max(2);
             (train.cap_per_class(max), val.cap_per_class(val_max))
         }
-        (Some(max), Validation::Test) => (train.cap_per_class(max), val),
+        (Some(max), _) => (train.cap_per_class(max), val),
         (None, _) => (train, val),
     };
     if val.is_empty() {
@@ -61,9 +65,10 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
         )));
     }
     Ok(Data {
-        classes: train_folder.classes,
+        classes: dataset.classes.clone(),
+        dataset,
         train,
         val,
-        test: test_folder.map(|t| Labelled::from_items(&t.items)),
+        test,
     })
 }

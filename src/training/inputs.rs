@@ -9,8 +9,6 @@ use crate::data::loader::{self, Skips};
 use crate::engine::Runtime;
 use crate::models::classifier::Classifier;
 use anyhow::Result;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -47,15 +45,6 @@ pub struct Inputs {
     pub set: Labelled,
     source: Source,
     runtime: Runtime,
-}
-
-/// A seeded permutation of 0..n for one epoch: the same for a resumed run.
-pub fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng =
-        rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch);
-    order.shuffle(&mut rng);
-    order
 }
 
 /// Images of `set` at `order`, preprocessed, with `augment` drawn per (seed, epoch, item) when

@@ -1,5 +1,6 @@
 //! `graft train`: image folders in, a fine-tuned classifier and its measured accuracy out. The
 //! run folder gets the typed run files; the caller asks `reports` for curves and report.html.
+pub mod balance;
 pub mod dataset;
 pub mod inputs;
 pub mod optim;
@@ -8,17 +9,45 @@ pub mod session;
 
 pub use session::{TrainOptions, TrainOutcome};
 
+use crate::data::dataset::SplitFile;
+use crate::data::labelled::Labelled;
+use crate::data::layout::Source;
 use crate::data::loader::Skips;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
 use crate::run::config::{Freeze, TrainConfig};
+use crate::run::dataset::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
 use anyhow::Result;
 use optim::Optimizer;
 use session::Session;
 use std::time::Instant;
 use tch::{Device, Tensor, nn};
+
+/// dataset.json (per-class counts as used), and split.json where graft made the Test split.
+fn write_dataset_files(folder: &RunFolder, cfg: &TrainConfig, data: &dataset::Data) -> Result<()> {
+    let count = |set: Option<&Labelled>, c: usize| {
+        set.map_or(0, |s| s.labels.iter().filter(|&&l| l == c as i64).count())
+    };
+    let classes = data
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(c, name)| ClassCounts {
+            class: name.clone(),
+            train: count(Some(&data.train), c),
+            val: count(Some(&data.val), c),
+            test: count(data.test.as_ref(), c),
+        })
+        .collect();
+    let summary = DatasetSummary::new(data.dataset.description.clone(), classes, Vec::new());
+    folder.write_dataset(&summary)?;
+    if !matches!(cfg.source(), Source::Folders { .. }) {
+        folder.write_split(&SplitFile::of(&data.dataset))?;
+    }
+    Ok(())
+}
 
 /// Marks the frozen blocks' variables as not trainable; returns the trainable ones.
 pub fn trainable_variables(vs: &nn::VarStore, model: &Classifier) -> Vec<Tensor> {
@@ -93,6 +122,7 @@ pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Trai
     } else {
         folder.write_config(&cfg)?;
         folder.write_classes(&data.classes)?;
+        write_dataset_files(&folder, &cfg, &data)?;
     }
     let mut s = Session {
         cfg: &cfg,

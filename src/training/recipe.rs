@@ -4,7 +4,7 @@ use crate::data::images::ResizeRule;
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use crate::run::config::{
-    FORMAT_VERSION, Freeze, OptimizerConfig, Schedule, TrainConfig, Validation,
+    Balance, FORMAT_VERSION, Freeze, OptimizerConfig, Schedule, TrainConfig, Validation,
 };
 use std::path::PathBuf;
 
@@ -38,6 +38,10 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         seed: 0,
         train_dir,
         test_dir,
+        val_dir: None,
+        labels: None,
+        test_split: None,
+        balance: Balance::None,
         weights: None,
     }
 }
@@ -75,6 +79,10 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         seed: 0,
         train_dir,
         test_dir,
+        val_dir: None,
+        labels: None,
+        test_split: None,
+        balance: Balance::None,
         weights: None,
     }
 }

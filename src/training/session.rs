@@ -1,7 +1,8 @@
 //! One training run from its inputs to its scores: caching, the epochs with validation,
 //! checkpoints and early stopping, and the final Test score.
+use super::balance;
 use super::dataset::Data;
-use super::inputs::{self, Inputs};
+use super::inputs::Inputs;
 use super::optim::Optimizer;
 use crate::cancel::Cancel;
 use crate::data::loader::Skips;
@@ -17,7 +18,7 @@ use crate::run::metrics::{RunMetrics, Seconds};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, Tensor, nn};
+use tch::{Kind, nn};
 
 /// Where and how a run executes (its settings are the `TrainConfig`).
 pub struct TrainOptions {
@@ -185,7 +186,9 @@ impl Session<'_> {
         epoch: usize,
     ) -> Result<(f64, f64)> {
         let cfg = self.cfg;
-        let order = inputs::shuffled(input.len(), cfg.seed, epoch as u64);
+        let labels = &input.set.labels;
+        let order = balance::epoch_order(cfg.balance, labels, cfg.seed, epoch as u64);
+        let weights = balance::class_weights(cfg.balance, labels, self.classes.len());
         let bar =
             crate::progress::bar(input.len() as u64, &format!("epoch {epoch}/{}", cfg.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
@@ -206,7 +209,7 @@ impl Session<'_> {
                     anyhow::bail!("interrupted");
                 }
                 let logits = x.logits(model, true);
-                let loss = smoothed_cross_entropy(&logits, &y, cfg.label_smoothing);
+                let loss = balance::loss(&logits, &y, cfg.label_smoothing, weights.as_ref());
                 optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
                 step += 1;
                 optimizer.zero_grad();
@@ -300,16 +303,4 @@ impl Session<'_> {
             skipped: self.skips,
         })
     }
-}
-
-/// Cross-entropy against targets that give `smoothing` of their mass evenly to all classes
-/// (0: plain cross-entropy): keeps the logits from growing without bound on easy data.
-fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor {
-    let logp = logits.log_softmax(1, Kind::Float);
-    let nll = logp.nll_loss(labels);
-    if smoothing <= 0.0 {
-        return nll;
-    }
-    let uniform = -logp.mean_dim(1, false, Kind::Float).mean(Kind::Float);
-    nll * (1.0 - smoothing) + uniform * smoothing
 }
