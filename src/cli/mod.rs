@@ -1,4 +1,5 @@
 //! The command line: argument definitions and dispatch to the library.
+mod check;
 mod embed;
 mod eval;
 mod reports;
@@ -35,6 +36,8 @@ enum Command {
     Weights(weights::WeightsCommand),
     /// Write one feature vector per image (global average pool of the backbone).
     Embed(embed::EmbedArgs),
+    /// Check a dataset before training: counts, unreadable and tiny images, duplicates.
+    Check(check::CheckArgs),
     /// Train a classifier on labelled image folders.
     Train(Box<train::TrainArgs>),
     /// Score a trained run on a labelled folder.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let rt = runtime(device, args.workers)?;
             eval::run_predict(args, rt)
         }
+        Command::Check(args) => check::run(args),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),

@@ -82,6 +82,36 @@ pub fn class_counts(classes: &[String], items: &[Item]) -> BTreeMap<String, usiz
     counts
 }
 
+/// Images of one class in each part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassCounts {
+    /// Class name.
+    pub class: String,
+    /// Training images used.
+    pub train: usize,
+    /// Validation images.
+    pub val: usize,
+    /// Test images.
+    pub test: usize,
+}
+
+impl Dataset {
+    /// Images per class in each part, in label order.
+    pub fn counts(&self) -> Vec<ClassCounts> {
+        let count = |items: Option<&Vec<Item>>, c: usize| {
+            items.map_or(0, |v| v.iter().filter(|i| i.label == c).count())
+        };
+        (0..self.classes.len())
+            .map(|c| ClassCounts {
+                class: self.classes[c].clone(),
+                train: count(Some(&self.train), c),
+                val: count(self.val.as_ref(), c),
+                test: count(self.test.as_ref(), c),
+            })
+            .collect()
+    }
+}
+
 /// A dataset's split into parts as a run records it (split.json), so that eval can score the
 /// same Test later, even when graft made the split.
 #[derive(Debug, Clone, Serialize, Deserialize)]

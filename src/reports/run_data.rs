@@ -3,6 +3,7 @@
 use crate::metrics::Metrics;
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
+use crate::run::dataset::DatasetSummary;
 use crate::run::history::{self, EpochRecord};
 use crate::run::metrics::RunMetrics;
 use anyhow::Result;
@@ -20,6 +21,8 @@ pub struct RunData {
     pub history: Vec<EpochRecord>,
     /// None when metrics.json is not there (a run still training or stopped early).
     pub metrics: Option<RunMetrics>,
+    /// dataset.json (None for runs from before it existed).
+    pub dataset: Option<DatasetSummary>,
 }
 
 impl RunData {
@@ -38,6 +41,7 @@ impl RunData {
             classes,
             history: folder.read_history()?,
             metrics: folder.read_metrics()?,
+            dataset: folder.read_dataset()?,
         })
     }
 

@@ -2,23 +2,11 @@
 //! check warned about; split.json: the exact split when graft made it, so that eval can score
 //! the same Test.
 use super::config::FORMAT_VERSION;
+pub use crate::data::dataset::ClassCounts;
 use serde::{Deserialize, Serialize};
 
 fn version_1() -> u32 {
     1
-}
-
-/// Images of one class in each part, as the run used them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassCounts {
-    /// Class name.
-    pub class: String,
-    /// Training images used.
-    pub train: usize,
-    /// Validation images.
-    pub val: usize,
-    /// Test images.
-    pub test: usize,
 }
 
 /// dataset.json.

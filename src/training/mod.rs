@@ -9,6 +9,7 @@ pub mod session;
 
 pub use session::{TrainOptions, TrainOutcome};
 
+use crate::data::check::{self, CheckOptions};
 use crate::data::dataset::SplitFile;
 use crate::data::labelled::Labelled;
 use crate::data::layout::Source;
@@ -41,7 +42,17 @@ fn write_dataset_files(folder: &RunFolder, cfg: &TrainConfig, data: &dataset::Da
             test: count(data.test.as_ref(), c),
         })
         .collect();
-    let summary = DatasetSummary::new(data.dataset.description.clone(), classes, Vec::new());
+    // The cheap part of `graft check`: counts, file bytes, headers.
+    let opts = CheckOptions {
+        perceptual: false,
+        near_bits: 0,
+        near_diff: 0.0,
+    };
+    let warnings = check::check(&data.dataset, opts).warnings();
+    for w in &warnings {
+        eprintln!("graft: warning: {w}");
+    }
+    let summary = DatasetSummary::new(data.dataset.description.clone(), classes, warnings);
     folder.write_dataset(&summary)?;
     if !matches!(cfg.source(), Source::Folders { .. }) {
         folder.write_split(&SplitFile::of(&data.dataset))?;

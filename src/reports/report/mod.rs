@@ -42,6 +42,9 @@ pub fn render(data: &RunData) -> Result<String> {
     body += &run::header(data, &name);
     body += &nav(data);
     body += &run::run_section(data);
+    if let Some(d) = &data.dataset {
+        body += &super::check::data_section(&d.description, &d.classes, &d.warnings);
+    }
     body += &run::curves_section(data, &curve_uris);
     body += &test::score_section(data);
     body += &test::confusion_section(data);
@@ -65,7 +68,11 @@ pub fn render(data: &RunData) -> Result<String> {
 }
 
 fn nav(data: &RunData) -> String {
-    let mut links = vec![("run", "Run"), ("curves", "Curves"), ("test", "Test set")];
+    let mut links = vec![("run", "Run")];
+    if data.dataset.is_some() {
+        links.push(("data", "Data"));
+    }
+    links.extend([("curves", "Curves"), ("test", "Test set")]);
     if data.test().is_some() {
         links.extend([
             ("confusion", "Confusion matrix"),
