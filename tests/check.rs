@@ -123,7 +123,7 @@ fn check_finds_planted_duplicates_across_parts_and_classes() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
-        log.contains("warning: 1 identical images are in both train and val/test"),
+        log.contains("warning: 1 val/test images have a twin in train (identical)"),
         "{log}"
     );
     let summary: Value =

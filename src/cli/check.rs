@@ -89,10 +89,11 @@ fn summary(r: &CheckReport) -> String {
     );
     let line = |name: &str, d: &check::Duplicates| {
         format!(
-            "{name} within a class {}, across classes {}, across train/test {}\n",
+            "{name} within a class {}, across classes {}, across train/test {} (val/test images with a twin in train: {})\n",
             thousands(d.within_class),
             thousands(d.across_classes_count),
-            thousands(d.across_parts_count)
+            thousands(d.across_parts_count),
+            thousands(d.leaked_images)
         )
     };
     out += &line("exact dups   ", &r.exact);

@@ -272,6 +272,7 @@ type Pair = (Vec<usize>, u32, f64);
 /// Sorts groups into within a class, across classes and across parts.
 fn classify(groups: Vec<Pair>, all: &[(&Item, &str)], seen: &dyn Fn(usize) -> Seen) -> Duplicates {
     let mut d = Duplicates::default();
+    let mut leaked = std::collections::HashSet::new();
     for (members, distance, difference) in groups {
         let label = |k: usize| all[k].0.label;
         let part = |k: usize| all[k].1;
@@ -285,6 +286,7 @@ fn classify(groups: Vec<Pair>, all: &[(&Item, &str)], seen: &dyn Fn(usize) -> Se
             d.across_classes.push(group());
         } else if members.iter().any(|&k| part(k) != part(members[0])) {
             d.across_parts_count += 1;
+            leaked.extend(members.iter().copied().filter(|&k| part(k) != "train"));
             d.across_parts.push(group());
         } else {
             d.within_class += 1;
@@ -293,6 +295,7 @@ fn classify(groups: Vec<Pair>, all: &[(&Item, &str)], seen: &dyn Fn(usize) -> Se
             }
         }
     }
+    d.leaked_images = leaked.len();
     d.across_classes = spread(&d.across_classes);
     d.across_parts = spread(&d.across_parts);
     d

@@ -50,6 +50,9 @@ pub struct Duplicates {
     pub across_parts: Vec<Group>,
     /// How many groups span parts.
     pub across_parts_count: usize,
+    /// How many val/test images have such a twin in train (each counted once).
+    #[serde(default)]
+    pub leaked_images: usize,
     /// A few within-class groups, to look at.
     pub within_examples: Vec<Group>,
 }
@@ -122,13 +125,13 @@ impl CheckReport {
             let Some(d) = d else { continue };
             if d.across_parts_count > 0 {
                 out.push(format!(
-                    "{} {kind} images are in both train and val/test: the test score will be optimistic",
-                    d.across_parts_count
+                    "{} val/test images have a twin in train ({kind}): the test score will be optimistic",
+                    d.leaked_images
                 ));
             }
             if d.across_classes_count > 0 {
                 out.push(format!(
-                    "{} {kind} images carry different classes: label errors?",
+                    "{} groups of {kind} images carry different classes: label errors?",
                     d.across_classes_count
                 ));
             }

@@ -149,4 +149,22 @@ mod tests {
         let missing = collect_inputs(&[root.join("nope")]).unwrap_err();
         assert!(format!("{missing}").contains("nope"));
     }
+
+    #[test]
+    fn names_that_are_not_utf8_are_found_and_shown_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let class = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        touch(&class.join(std::ffi::OsStr::from_bytes(b"\xff.jpg")));
+        let folders = sub_folders(dir.path()).unwrap();
+        assert_eq!(folders[0].0, "caf\u{FFFD}");
+        let found = images_under(&folders[0].1);
+        assert_eq!(found.files.len(), 1);
+        assert!(
+            found.files[0]
+                .display()
+                .to_string()
+                .ends_with("\u{FFFD}.jpg")
+        );
+    }
 }

@@ -116,6 +116,9 @@ pub enum Balance {
     Sampler,
     /// Every image once per epoch; the loss weighs each class by the inverse of its share.
     Weights,
+    /// The recipes' default, decided when training starts from the training part's class sizes
+    /// (see `training::balance::resolve`); config.json records the decision, never `auto`.
+    Auto,
 }
 
 impl std::str::FromStr for Balance {
@@ -125,7 +128,10 @@ impl std::str::FromStr for Balance {
             "none" => Ok(Balance::None),
             "sampler" => Ok(Balance::Sampler),
             "weights" => Ok(Balance::Weights),
-            _ => Err(format!("unknown balance '{s}' (none, sampler or weights)")),
+            "auto" => Ok(Balance::Auto),
+            _ => Err(format!(
+                "unknown balance '{s}' (none, sampler, weights or auto)"
+            )),
         }
     }
 }

@@ -6,6 +6,32 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use tch::{Kind, Tensor};
 
+/// A largest-to-smallest training class ratio from which `auto` balances.
+pub const AUTO_FROM: f64 = 2.0;
+
+/// What `auto` becomes for a training part labelled `labels` (other choices stay), and why.
+pub fn resolve(balance: Balance, labels: &[i64]) -> (Balance, String) {
+    if balance != Balance::Auto {
+        return (balance, "as asked".into());
+    }
+    let mut counts: std::collections::BTreeMap<i64, usize> = Default::default();
+    for &l in labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    let max = counts.values().copied().max().unwrap_or(0);
+    let min = counts.values().copied().min().unwrap_or(0).max(1);
+    let ratio = max as f64 / min as f64;
+    if ratio >= AUTO_FROM {
+        let why = format!("classes from {min} to {max} training images ({ratio:.1}x)");
+        (Balance::Sampler, why)
+    } else {
+        (
+            Balance::None,
+            format!("classes within {AUTO_FROM}x of each other ({ratio:.1}x)"),
+        )
+    }
+}
+
 fn rng(seed: u64, epoch: u64) -> StdRng {
     StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch)
 }
@@ -17,7 +43,7 @@ pub fn epoch_order(balance: Balance, labels: &[i64], seed: u64, epoch: u64) -> V
     let mut rng = rng(seed, epoch);
     let mut order: Vec<usize> = match balance {
         Balance::Sampler => balanced_draws(labels, &mut rng),
-        Balance::None | Balance::Weights => (0..labels.len()).collect(),
+        Balance::None | Balance::Weights | Balance::Auto => (0..labels.len()).collect(),
     };
     order.shuffle(&mut rng);
     order
@@ -115,6 +141,58 @@ mod tests {
         let mut plain = epoch_order(Balance::None, &labels, 7, 1);
         plain.sort_unstable();
         assert_eq!(plain, (0..100).collect::<Vec<_>>());
+    }
+
+    /// Logistic regression on one feature, 900 vs 100 examples whose distributions overlap:
+    /// weighing the small class moves the boundary its way, so more of it is recognised.
+    #[test]
+    fn weights_raise_the_recall_of_a_small_class() {
+        tch::manual_seed(0);
+        let x0 = Tensor::randn([900, 1], (Kind::Float, tch::Device::Cpu));
+        let x1 = Tensor::randn([100, 1], (Kind::Float, tch::Device::Cpu)) + 1.5;
+        let x = Tensor::cat(&[x0, x1], 0);
+        let labels: Vec<i64> = [vec![0; 900], vec![1; 100]].concat();
+        let y = Tensor::from_slice(&labels);
+        let recall = |balance| {
+            let w = Tensor::zeros([1, 2], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let b = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let cw = class_weights(balance, &labels, 2);
+            for _ in 0..500 {
+                let logits = x.matmul(&w) + &b;
+                let l = loss(&logits, &y, 0.1, cw.as_ref());
+                let (gw, gb) = {
+                    let g = Tensor::run_backward(&[l], &[&w, &b], false, false);
+                    (g[0].shallow_clone(), g[1].shallow_clone())
+                };
+                tch::no_grad(|| {
+                    let _ = w.shallow_clone().g_sub_(&(gw * 0.5));
+                    let _ = b.shallow_clone().g_sub_(&(gb * 0.5));
+                });
+            }
+            let pred = (x.matmul(&w) + &b).argmax(1, false);
+            let hits = pred.narrow(0, 900, 100).sum(Kind::Int64).int64_value(&[]);
+            hits as f64 / 100.0
+        };
+        let (plain, weighted) = (recall(Balance::None), recall(Balance::Weights));
+        assert!(
+            weighted > plain + 0.2,
+            "recall of the small class: {plain} plain, {weighted} weighted"
+        );
+    }
+
+    #[test]
+    fn auto_balances_only_imbalanced_training_sets() {
+        let even: Vec<i64> = [vec![0; 64], vec![1; 64]].concat();
+        assert_eq!(resolve(Balance::Auto, &even).0, Balance::None);
+        let skewed: Vec<i64> = [vec![0; 270], vec![1; 27]].concat();
+        let (b, why) = resolve(Balance::Auto, &skewed);
+        assert_eq!(b, Balance::Sampler);
+        assert!(why.contains("27 to 270") && why.contains("10.0x"), "{why}");
+        assert_eq!(
+            resolve(Balance::Weights, &skewed).0,
+            Balance::Weights,
+            "an explicit choice stays"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::data::loader::Skips;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
-use crate::run::config::{Freeze, TrainConfig};
+use crate::run::config::{Balance, Freeze, TrainConfig};
 use crate::run::dataset::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
 use anyhow::Result;
@@ -106,12 +106,20 @@ pub fn build_model(
 /// Trains `cfg` into the run folder `opts.out` (or, with `resume`, continues the run there from
 /// its last checkpoint), then scores Test. Interrupted through `opts.cancel`, it ends with
 /// [`Error::Interrupted`] after keeping the last completed epoch.
-pub fn train(cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<TrainOutcome> {
+pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<TrainOutcome> {
     let start = Instant::now();
     let folder = RunFolder::new(&opts.out);
     cfg.backbone.check_size(cfg.size)?;
     let mut skips = Skips::default();
     let data = dataset::load_data(&cfg, &mut skips)?;
+    if cfg.balance == Balance::Auto {
+        let (chosen, why) = balance::resolve(cfg.balance, &data.train.labels);
+        eprintln!(
+            "graft: balance: {} ({why})",
+            serde_json::to_value(chosen)?.as_str().unwrap_or("?")
+        );
+        cfg.balance = chosen;
+    }
     if resume && folder.read_classes()? != data.classes {
         return Err(bad_input(format!(
             "{}: the classes of {} changed since this run started",

@@ -41,7 +41,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         val_dir: None,
         labels: None,
         test_split: None,
-        balance: Balance::None,
+        balance: Balance::Auto,
         weights: None,
     }
 }
@@ -82,7 +82,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         val_dir: None,
         labels: None,
         test_split: None,
-        balance: Balance::None,
+        balance: Balance::Auto,
         weights: None,
     }
 }
