@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch to the library.
 mod embed;
 mod eval;
+mod export;
 mod reports;
 mod train;
 mod weights;
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
     Predict(eval::PredictArgs),
+    /// Write a trained run as ONNX or TorchScript, for other runtimes.
+    Export(export::ExportArgs),
     /// Write RUN/report.html: config, curves, test scores, confusion matrix, worst errors.
     Report(reports::ReportArgs),
     /// Layer table of a backbone (and head): output shapes, parameters, trainable.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let rt = runtime(device, args.workers)?;
             eval::run_predict(args, rt)
         }
+        Command::Export(args) => export::run(args),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),
