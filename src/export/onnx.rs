@@ -100,7 +100,10 @@ pub fn model(trained: &TrainedModel, batch: Batch, preprocessing: bool) -> Resul
 }
 
 /// uint8 NHWC `image` of any size -> float NCHW at `size` x `size`: graft's resize rule
-/// (bilinear with pixel centres, antialiased when shrinking), on the uint8 pixels like graft.
+/// (bilinear with pixel centres, antialiased when shrinking, window weights renormalized at the
+/// borders: Pillow's BILINEAR, which graft's resize follows), on the uint8 pixels as graft does.
+/// The sizes are the full [N, 3, S, S]: onnxruntime 1.32 mis-sizes a Resize with `axes` after a
+/// Transpose.
 fn resize_inside(g: &mut Graph, size: i64) -> String {
     let nchw = g.node(
         "Transpose",
@@ -108,15 +111,19 @@ fn resize_inside(g: &mut Graph, size: i64) -> String {
         &["image"],
         vec![graph::ints("perm", &[0, 3, 1, 2])],
     );
-    let sizes = g.ints("preprocess.size", &[size, size]);
+    let range = vec![graph::int("start", 0), graph::int("end", 1)];
+    let batch = g.node("Shape", "preprocess.batch", &["image"], range);
+    let chw = g.ints("preprocess.chw", &[3, size, size]);
+    let axis = vec![graph::int("axis", 0)];
+    let sizes = g.node("Concat", "preprocess.sizes", &[&batch, &chw], axis);
     let resized = g.node(
         "Resize",
         "preprocess.resize",
         &[&nchw, "", "", &sizes],
         vec![
-            graph::ints("axes", &[2, 3]),
             graph::string("mode", "linear"),
             graph::int("antialias", 1),
+            graph::int("exclude_outside", 1),
             graph::string("coordinate_transformation_mode", "half_pixel"),
         ],
     );

@@ -40,15 +40,13 @@ pub fn trace(trained: &TrainedModel, batch: i64, preprocessing: bool) -> Result<
     })
 }
 
-/// uint8 NHWC images to float NCHW at `size` x `size`: antialiased bilinear resize (libtorch's
-/// port of Pillow's), rounded to whole pixel values as graft's uint8 resize gives them.
+/// uint8 NHWC images to float NCHW at `size` x `size`: antialiased bilinear resize on the
+/// uint8 pixels (libtorch's port of Pillow's, which graft's resize follows).
 fn resize_inside(image: &Tensor, size: i64) -> Tensor {
     image
         .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
         .internal_upsample_bilinear2d_aa([size, size], false, None, None)
-        .round()
-        .clamp(0.0, 255.0)
+        .to_kind(Kind::Float)
 }
 
 /// Writes `module` to `path` with `metadata` inside.
