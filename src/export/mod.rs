@@ -14,6 +14,7 @@ use crate::fsx;
 use crate::run::{self, TrainedModel};
 use anyhow::{Context, Result};
 use metadata::Metadata;
+pub use onnx::Batch;
 use prost::Message;
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -25,37 +26,6 @@ pub enum Format {
     Onnx,
     /// A traced TorchScript module.
     TorchScript,
-}
-
-/// The batch dimension of the exported model's input and outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batch {
-    /// Any number of images per call (the dimension is named `N`).
-    Dynamic,
-    /// Exactly this many (some runtimes and compilers want fixed shapes).
-    Fixed(i64),
-}
-
-impl Batch {
-    fn dim(self) -> proto::tensor_shape_proto::dimension::Value {
-        match self {
-            Batch::Dynamic => onnx::param("N"),
-            Batch::Fixed(n) => proto::tensor_shape_proto::dimension::Value::DimValue(n),
-        }
-    }
-}
-
-impl std::str::FromStr for Batch {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Batch, String> {
-        match s {
-            "dynamic" => Ok(Batch::Dynamic),
-            n => match n.parse::<i64>() {
-                Ok(n) if n > 0 => Ok(Batch::Fixed(n)),
-                _ => Err(format!("'{s}' is not 'dynamic' or a positive number")),
-            },
-        }
-    }
 }
 
 /// What to export.

@@ -3,7 +3,6 @@
 //! normalization before them, global average pooling and the dense head after them. Batch norm
 //! is folded into the convolutions, as graft's inference runs them; shapes are tracked through
 //! the graph, so TF 'same' padding becomes the exact pads graft computes for this input size.
-use super::Batch;
 use super::graph::{self, Graph};
 use super::metadata::Metadata;
 use super::proto::tensor_proto::DataType;
@@ -24,6 +23,37 @@ const OPSET: i64 = 17;
 const OPSET_PREPROCESSING: i64 = 18;
 /// IR version 8: what opsets 17 and 18 go with.
 const IR_VERSION: i64 = 8;
+
+/// The batch dimension of the exported model's input and outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// Any number of images per call (the dimension is named `N`).
+    Dynamic,
+    /// Exactly this many (some runtimes and compilers want fixed shapes).
+    Fixed(i64),
+}
+
+impl Batch {
+    fn dim(self) -> dimension::Value {
+        match self {
+            Batch::Dynamic => param("N"),
+            Batch::Fixed(n) => fixed(n),
+        }
+    }
+}
+
+impl std::str::FromStr for Batch {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Batch, String> {
+        match s {
+            "dynamic" => Ok(Batch::Dynamic),
+            n => match n.parse::<i64>() {
+                Ok(n) if n > 0 => Ok(Batch::Fixed(n)),
+                _ => Err(format!("'{s}' is not 'dynamic' or a positive number")),
+            },
+        }
+    }
+}
 
 /// A value of the graph and its shape after the batch: (channels, height, width).
 #[derive(Debug, Clone)]
@@ -323,7 +353,7 @@ fn fixed(n: i64) -> dimension::Value {
 }
 
 /// A named dimension whose size the caller chooses.
-pub(super) fn param(name: &str) -> dimension::Value {
+fn param(name: &str) -> dimension::Value {
     dimension::Value::DimParam(name.into())
 }
 
