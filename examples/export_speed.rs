@@ -24,7 +24,10 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let pixels = Tensor::cat(&images, 0);
     let n = pixels.size()[0];
-    anyhow::ensure!(n % batch == 0, "{n} images do not split into batches of {batch}");
+    anyhow::ensure!(
+        n % batch == 0,
+        "{n} images do not split into batches of {batch}"
+    );
     pixels.to_kind(Kind::Float).write_npy(out)?;
     let batches = pixels.split(batch, 0);
     // One pass to warm up (allocations, folded weights, kernel choice), as the others get.

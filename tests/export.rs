@@ -297,6 +297,17 @@ fn torchscript_equals_graft(backbone: &str) {
         TOLERANCE,
     );
     assert_describes(&described["metadata"], run, backbone, size);
+    // The traced code names no device (the weights are its constants: torch.jit.load's
+    // map_location moves them, and nothing pins the input to the CPU it was traced on).
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&model).unwrap()).unwrap();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        if file.name().ends_with(".py") {
+            let mut code = String::new();
+            std::io::Read::read_to_string(&mut file, &mut code).unwrap();
+            assert!(!code.contains("device="), "{}: {code}", file.name());
+        }
+    }
     // libtorch's C++ loader (torch::jit::load, through tch).
     let module = tch::CModule::load(&model).unwrap();
     let libtorch: BTreeMap<i64, Tensor> = [1, 7]

@@ -117,9 +117,12 @@ fn write_torchscript(
         Batch::Fixed(n) => n,
     };
     let module = torchscript::trace(trained, batch, opts.preprocessing)?;
+    let name = path
+        .file_name()
+        .map_or("model.pt".into(), |n| n.to_string_lossy());
     let mut error = 0.0;
     fsx::write_atomic(path, |tmp| {
-        torchscript::save(&module, metadata, tmp)?;
+        torchscript::save(&module, metadata, tmp, &name)?;
         error = torchscript::check(tmp, trained, opts.preprocessing)?;
         anyhow::ensure!(
             error < 1e-4,

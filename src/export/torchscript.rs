@@ -46,16 +46,25 @@ fn resize_inside(image: &Tensor, size: i64) -> Tensor {
     image
         .permute([0, 3, 1, 2])
         .internal_upsample_bilinear2d_aa([size, size], false, None, None)
-        .to_kind(Kind::Float)
+        .to_dtype(Kind::Float, false, false) // to_kind would pin the graph to the CPU
 }
 
-/// Writes `module` to `path` with `metadata` inside.
-pub fn save(module: &CModule, metadata: &Metadata, path: &Path) -> Result<()> {
+/// Writes `module` to `path` with `metadata` inside. libtorch names the archive's top folder
+/// after the file, so the module is saved as `name` (the final file name) in a temporary
+/// folder beside `path`, then moved there.
+pub fn save(module: &CModule, metadata: &Metadata, path: &Path, name: &str) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = tempfile::Builder::new()
+        .prefix(".graft-partial-")
+        .tempdir_in(parent.unwrap_or(Path::new(".")))?;
+    let staged = dir.path().join(name);
     module
-        .save(path)
-        .with_context(|| format!("saving {}", path.display()))?;
+        .save(&staged)
+        .with_context(|| format!("saving {}", staged.display()))?;
     let json = serde_json::to_vec_pretty(metadata)?;
-    add_extra_file(path, METADATA_FILE, &json)
+    add_extra_file(&staged, METADATA_FILE, &json)?;
+    std::fs::rename(&staged, path)?;
+    Ok(())
 }
 
 /// Adds `name` to the archive's `extra/` folder, where `torch.jit.load(_extra_files=...)`
