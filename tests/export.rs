@@ -22,13 +22,19 @@ use std::sync::OnceLock;
 use tch::{Device, Kind, Tensor};
 
 /// The runs: each backbone at a size whose TF 'same' pads and resize differ from the others'
-/// (odd and even grids; the demo photos are 100 px: shrunk, kept, enlarged).
-const RUNS: [(&str, i64); 4] = [
-    ("inception-v3", 99),
-    ("efficientnet-lite0", 100),
-    ("efficientnet-lite1", 81),
-    ("efficientnet-lite2", 130),
+/// (odd and even grids; the demo photos are 100 px: shrunk, kept, enlarged), with the default
+/// head (dense 512, ReLU, logits) except Lite1's (logits straight from the features).
+const RUNS: [(&str, i64, &[&str]); 4] = [
+    ("inception-v3", 99, &[]),
+    ("efficientnet-lite0", 100, &[]),
+    ("efficientnet-lite1", 81, &["--hidden", "0"]),
+    ("efficientnet-lite2", 130, &[]),
 ];
+
+/// The input size of `backbone`'s run.
+fn size_of(backbone: &str) -> i64 {
+    RUNS.iter().find(|r| r.0 == backbone).unwrap().1
+}
 
 /// Largest difference of logits allowed, relative to the image's largest logit.
 const TOLERANCE: f64 = 1e-4;
@@ -68,18 +74,18 @@ fn python(args: &[&str]) -> String {
 /// The trained demo run of `backbone` (trained once per test binary).
 fn trained(backbone: &str) -> &'static Path {
     static DONE: [OnceLock<PathBuf>; 4] = [const { OnceLock::new() }; 4];
-    let i = RUNS.iter().position(|(b, _)| *b == backbone).unwrap();
+    let i = RUNS.iter().position(|r| r.0 == backbone).unwrap();
     DONE[i].get_or_init(|| {
         cached_weights(arch(backbone));
         let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("export-{backbone}"));
         let _ = std::fs::remove_dir_all(&run);
-        let size = RUNS[i].1.to_string();
-        ok(graft(&[
+        let (size, data) = (RUNS[i].1.to_string(), demo());
+        let mut args = vec![
             "--threads",
             "2",
             "train",
             "--data",
-            s(&demo()),
+            s(&data),
             "--backbone",
             backbone,
             "--size",
@@ -90,7 +96,9 @@ fn trained(backbone: &str) -> &'static Path {
             "10",
             "--out",
             s(&run),
-        ]));
+        ];
+        args.extend(RUNS[i].2);
+        ok(graft(&args));
         run
     })
 }
@@ -245,10 +253,7 @@ fn export(run: &Path, out: &Path, extra: &[&str]) -> String {
 }
 
 fn onnx_equals_graft(backbone: &str) {
-    let (run, size) = (
-        trained(backbone),
-        RUNS.iter().find(|r| r.0 == backbone).unwrap().1,
-    );
+    let (run, size) = (trained(backbone), size_of(backbone));
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.onnx");
     export(run, &model, &["--format", "onnx"]);
@@ -277,10 +282,7 @@ fn onnx_equals_graft(backbone: &str) {
 }
 
 fn torchscript_equals_graft(backbone: &str) {
-    let (run, size) = (
-        trained(backbone),
-        RUNS.iter().find(|r| r.0 == backbone).unwrap().1,
-    );
+    let (run, size) = (trained(backbone), size_of(backbone));
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.pt");
     let printed = export(run, &model, &["--format", "torchscript"]);
@@ -339,10 +341,7 @@ fn torchscript_equals_graft(backbone: &str) {
 /// within 1e-4 (where the photos already have the model's size, graft's logits outright). The
 /// top-1 class equals graft's on every photo.
 fn preprocessing_equals_graft(backbone: &str) {
-    let (run, size) = (
-        trained(backbone),
-        RUNS.iter().find(|r| r.0 == backbone).unwrap().1,
-    );
+    let (run, size) = (trained(backbone), size_of(backbone));
     let x = inputs(run);
     let predictor = Predictor::open(run, Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
