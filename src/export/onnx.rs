@@ -19,7 +19,7 @@ use anyhow::{Context, Result, ensure};
 
 /// Opset of the plain model (Clip with tensor bounds, Resize-free).
 const OPSET: i64 = 17;
-/// Opset with preprocessing: Resize's `antialias` and `axes` came in 18.
+/// Opset with preprocessing: Resize's `antialias` came in 18.
 const OPSET_PREPROCESSING: i64 = 18;
 /// IR version 8: what opsets 17 and 18 go with.
 const IR_VERSION: i64 = 8;
