@@ -1,9 +1,12 @@
-//! Makes the `graft` binary find libtorch by itself: an rpath to the libtorch that torch-sys
-//! linked against, and libtorch_cuda kept in the link so CUDA is available when present
-//! (the default `--as-needed` drops it, as nothing references it by symbol).
+//! Build steps: the ONNX protobuf types, compiled from the vendored `proto/onnx.proto` by protox
+//! (a protobuf compiler in Rust, so no protoc is needed) and prost-build; and for the `graft`
+//! binary, an rpath to the libtorch that torch-sys linked against, with libtorch_cuda kept in
+//! the link so CUDA is available when present (the default `--as-needed` drops it, as nothing
+//! references it by symbol).
 use std::path::PathBuf;
 
 fn main() {
+    onnx_types();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         return;
@@ -15,4 +18,14 @@ fn main() {
         println!("cargo:rustc-link-search=native={}", lib.display());
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+}
+
+/// `$OUT_DIR/onnx.rs`: prost structs for onnx.proto's messages.
+fn onnx_types() {
+    println!("cargo:rerun-if-changed=proto/onnx.proto");
+    let descriptors =
+        protox::compile(["onnx.proto"], ["proto"]).expect("compiling proto/onnx.proto");
+    prost_build::Config::new()
+        .compile_fds(descriptors)
+        .expect("generating the ONNX types");
 }

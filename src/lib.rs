@@ -8,8 +8,9 @@
 //! 3. `weights`: pinned pretrained weights, reading and checking weight files
 //! 4. `run`: the run folder's typed files and loading a trained model
 //! 5. `inference`: preprocessing, forward and scoring for eval, predict, embed and serving
-//! 6. `training`: recipes, optimizers, the training loop
-//! 7. `reports`: curves, report.html, summary, graph, devices
+//! 6. `export`: the trained classifier as ONNX or TorchScript, with its metadata
+//! 7. `training`: recipes, optimizers, the training loop
+//! 8. `reports`: curves, report.html, summary, graph, devices
 //!
 //! The command line (`src/main.rs`, `src/cli/`) is the binary, above all of them.
 #![warn(missing_docs, clippy::too_many_lines)]
@@ -18,6 +19,7 @@ pub mod cancel;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fsx;
 pub mod inference;
 pub mod metrics;

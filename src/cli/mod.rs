@@ -2,6 +2,7 @@
 mod check;
 mod embed;
 mod eval;
+mod export;
 mod reports;
 mod train;
 mod weights;
@@ -44,6 +45,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
     Predict(eval::PredictArgs),
+    /// Write a trained run as ONNX or TorchScript, for other runtimes.
+    Export(export::ExportArgs),
     /// Write RUN/report.html: config, curves, test scores, confusion matrix, worst errors.
     Report(reports::ReportArgs),
     /// Layer table of a backbone (and head): output shapes, parameters, trainable.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
             eval::run_predict(args, rt)
         }
         Command::Check(args) => check::run(args),
+        Command::Export(args) => export::run(args),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),

@@ -182,7 +182,10 @@ impl Backbone {
     /// Pixels (any numeric kind, 0..255, NCHW RGB) to the network's input range.
     pub fn normalize(&self, pixels: &Tensor) -> Tensor {
         let n = self.arch.normalization;
-        channels_last(&((pixels.to_kind(Kind::Float) - n.mean) / n.scale))
+        // to_dtype, unlike to_kind, names no device, so a traced graph (graft export) is not
+        // tied to the CPU it was traced on.
+        let x = pixels.to_dtype(Kind::Float, false, false);
+        channels_last(&((x - n.mean) / n.scale))
     }
 
     /// Runs blocks `from..to` on `xs` (already normalized, or a cached block output).

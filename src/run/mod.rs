@@ -188,7 +188,8 @@ impl RunFolder {
     /// Restores the last checkpoint into `vs`; returns the optimizer's state and the progress.
     pub fn read_checkpoint(&self, vs: &nn::VarStore) -> Result<(Vec<(String, Tensor)>, Progress)> {
         let progress = fsx::read_json(&self.checkpoint_progress()).map_err(malformed)?;
-        let (optimizer, model): (Vec<_>, Vec<_>) = tensor_io::load(&self.checkpoint())?
+        let (optimizer, model): (Vec<_>, Vec<_>) = tensor_io::load(&self.checkpoint())
+            .map_err(malformed)?
             .tensors
             .into_iter()
             .partition(|(n, _)| n.starts_with(OPTIMIZER_PREFIX));
@@ -206,9 +207,11 @@ impl RunFolder {
         tensor_io::save(path, &named_vars(vs), HashMap::new())
     }
 
-    /// Loads weights saved by [`write_weights`](Self::write_weights) into `vs`.
+    /// Loads weights saved by [`write_weights`](Self::write_weights) into `vs`; a file that does
+    /// not read (truncated, say) is bad input naming it.
     pub fn read_weights(&self, path: &Path, vs: &nn::VarStore) -> Result<()> {
-        copy_into(vs, &tensor_io::load(path)?.tensors, path)
+        let loaded = tensor_io::load(path).map_err(malformed)?;
+        copy_into(vs, &loaded.tensors, path)
     }
 }
 

@@ -1,0 +1,48 @@
+"""The other side of bench/export.sh: images/s of onnxruntime (CPU) on an exported ONNX model
+and of PyTorch on the exported TorchScript module, on the pixels graft timed itself on.
+Usage: export_runtimes.py onnx|torchscript MODEL PIXELS.npy BATCH PASSES THREADS
+Prints images/s."""
+import sys
+import time
+
+import numpy as np
+
+
+def main():
+    kind, model, pixels, batch, passes, threads = sys.argv[1:7]
+    batch, passes, threads = int(batch), int(passes), int(threads)
+    pixels = np.load(pixels)
+    batches = [pixels[i : i + batch] for i in range(0, len(pixels), batch)]
+    if kind == "onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+        def run(x):
+            session.run(["logits"], {"image": x})
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        module = torch.jit.load(model)
+        batches = [torch.from_numpy(b) for b in batches]
+
+        def run(x):
+            with torch.no_grad():
+                module(x)
+
+    # One pass to warm up (TorchScript's profiling executor optimizes after the first runs).
+    for b in batches:
+        run(b)
+    start = time.perf_counter()
+    for _ in range(passes):
+        for b in batches:
+            run(b)
+    print(f"{len(pixels) * passes / (time.perf_counter() - start):.2f}")
+
+
+if __name__ == "__main__":
+    main()

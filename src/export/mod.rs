@@ -1,0 +1,134 @@
+//! `graft export`: a trained run as a file other runtimes load, ONNX (onnxruntime, TensorRT,
+//! browsers, phones) or TorchScript (PyTorch, libtorch in C++). Either file carries what a user
+//! needs to use it correctly: the class names in output order, the input size and the resize
+//! rule, the backbone and the graft version ([`metadata`]). The network is written from graft's
+//! own description of it, so the exported model computes what `graft predict` computes.
+pub mod graph;
+pub mod metadata;
+pub mod onnx;
+pub mod proto;
+pub mod torchscript;
+
+use crate::error::bad_input;
+use crate::fsx;
+use crate::run::{self, TrainedModel};
+use anyhow::{Context, Result};
+use metadata::Metadata;
+pub use onnx::Batch;
+use prost::Message;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An ONNX model (opset 17; 18 with preprocessing).
+    Onnx,
+    /// A traced TorchScript module.
+    TorchScript,
+}
+
+/// What to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// ONNX or TorchScript.
+    pub format: Format,
+    /// The batch dimension (ONNX; a TorchScript module always takes any batch).
+    pub batch: Batch,
+    /// Take uint8 [N, H, W, 3] images of any size and resize them inside the model.
+    pub preprocessing: bool,
+}
+
+impl Options {
+    /// The file name used when none is given: `model.onnx`, `model.pt`, with `-preprocessing`
+    /// before the extension for the variant that resizes inside.
+    pub fn default_file_name(&self) -> String {
+        let stem = if self.preprocessing {
+            "model-preprocessing"
+        } else {
+            "model"
+        };
+        match self.format {
+            Format::Onnx => format!("{stem}.onnx"),
+            Format::TorchScript => format!("{stem}.pt"),
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// What it says about itself.
+    pub metadata: Metadata,
+    /// TorchScript: the saved module, loaded back and run against graft on random pixels,
+    /// differs from graft's logits by at most this, relative to the largest logit.
+    pub checked_error: Option<f64>,
+}
+
+/// Exports the trained model of the run folder `run` to `out` (default: inside the run folder,
+/// [`Options::default_file_name`]). A missing or incomplete run folder, or one this graft cannot
+/// read, is bad input naming the folder and what is wrong.
+pub fn export(run: &Path, out: Option<&Path>, opts: Options) -> Result<Exported> {
+    if !run.is_dir() {
+        return Err(bad_input(format!("{}: no such run folder", run.display())));
+    }
+    let trained =
+        run::load(run, Device::Cpu).with_context(|| format!("cannot export {}", run.display()))?;
+    let path = out.map_or_else(|| run.join(opts.default_file_name()), Path::to_path_buf);
+    let size = trained.config.size;
+    let metadata = Metadata::new(
+        &trained.classes,
+        size,
+        trained.config.backbone.name(),
+        opts.preprocessing,
+        opts.format == Format::Onnx,
+    );
+    let checked_error = match opts.format {
+        Format::Onnx => {
+            let model = onnx::model(&trained, opts.batch, opts.preprocessing)?;
+            fsx::write_bytes(&path, &model.encode_to_vec())?;
+            None
+        }
+        Format::TorchScript => Some(write_torchscript(&trained, &metadata, &path, opts)?),
+    };
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Ok(Exported {
+        path,
+        bytes,
+        metadata,
+        checked_error,
+    })
+}
+
+/// Traces, saves with the metadata, and checks the saved file against graft before it replaces
+/// `path`: a module that does not compute graft's logits is not written.
+fn write_torchscript(
+    trained: &TrainedModel,
+    metadata: &Metadata,
+    path: &Path,
+    opts: Options,
+) -> Result<f64> {
+    let batch = match opts.batch {
+        Batch::Dynamic => 2,
+        Batch::Fixed(n) => n,
+    };
+    let module = torchscript::trace(trained, batch, opts.preprocessing)?;
+    let name = path
+        .file_name()
+        .map_or("model.pt".into(), |n| n.to_string_lossy());
+    let mut error = 0.0;
+    fsx::write_atomic(path, |tmp| {
+        torchscript::save(&module, metadata, tmp, &name)?;
+        error = torchscript::check(tmp, trained, opts.preprocessing)?;
+        anyhow::ensure!(
+            error < 1e-4,
+            "the traced module differs from graft's forward by {error:.2e} (relative)"
+        );
+        Ok(())
+    })?;
+    Ok(error)
+}
