@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use graft::data::images::decode;
+use graft::data::decode::decode;
 use graft::inference::Predictor;
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
@@ -139,7 +139,10 @@ struct Inputs {
 fn inputs(run: &Path) -> Inputs {
     let p = Predictor::open(run, Device::Cpu).unwrap();
     let pre = p.preprocess();
-    let mut images: Vec<RgbImage> = test_images().iter().map(|f| decode(f).unwrap()).collect();
+    let mut images: Vec<RgbImage> = test_images()
+        .iter()
+        .map(|f| decode(f, None).unwrap())
+        .collect();
     images.push(noise(100));
     let chw = |img: &RgbImage| {
         let s = pre.size as i64;
