@@ -1,12 +1,14 @@
 //! `graft train`: options over a recipe, the run, then its curves and report.
 use anyhow::Result;
 use graft::cancel::Cancel;
+use graft::data::check;
 use graft::data::layout::{self, Source};
 use graft::engine::{self, Runtime};
 use graft::error::bad_input;
 use graft::models::Arch;
 use graft::run::RunFolder;
 use graft::run::config::{Freeze, TrainConfig, Validation};
+use graft::training::plan;
 use graft::training::recipe::{self, OptimizerKind};
 use graft::training::{self, TrainOptions};
 use std::path::PathBuf;
@@ -176,7 +178,11 @@ fn folders(a: &TrainArgs) -> Result<Folders> {
     }
 }
 
-/// The recipe's settings with the options given on the command line applied.
+/// Neighbouring image pairs the plan looks at (about 2 s of decoding on a 2-core machine).
+const PLAN_PAIRS: usize = 400;
+
+/// The recipe's settings, adapted to the data, with the options given on the command line
+/// applied.
 fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     let (train_dir, val_dir, test_dir, labels, test_split) = folders(a)?;
     let backbone = a.backbone.unwrap_or(Arch::named("inception-v3")?);
@@ -185,11 +191,21 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
         Recipe::Seed => recipe::seed(backbone, train_dir, test_dir),
     };
     (c.val_dir, c.labels, c.test_split) = (val_dir, labels, test_split);
+    let data = c.source().load(c.seed)?;
     // The dataset's own validation images choose the best epoch, unless told otherwise.
-    let csv_val = || c.source().load(c.seed).is_ok_and(|d| d.val.is_some());
-    let given_val = c.val_dir.is_some() || (c.labels.is_some() && csv_val());
-    if given_val && c.validation != Validation::Test {
+    if data.val.is_some() && c.validation != Validation::Test {
         c.validation = Validation::Given;
+    }
+    // The recipe adapted to what the data is; an option given below wins over it.
+    let chosen = plan::adapt(&mut c, &check::traits(&data, PLAN_PAIRS));
+    for (setting, why) in chosen {
+        let asked = match setting {
+            plan::Setting::Size => a.size.is_some(),
+            plan::Setting::Cap => a.max_per_class.is_some(),
+        };
+        if !asked {
+            eprintln!("graft: plan: {why}");
+        }
     }
     c.weights = a.weights.clone();
     macro_rules! set {

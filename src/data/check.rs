@@ -300,3 +300,65 @@ fn classify(groups: Vec<Pair>, all: &[(&Item, &str)], seen: &dyn Fn(usize) -> Se
     d.across_parts = spread(&d.across_parts);
     d
 }
+
+/// Properties of a dataset that a recipe adapts to, measured on a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Traits {
+    /// Median shorter side of the sampled training images, in pixels.
+    pub median_short_side: u32,
+    /// Share of sampled neighbouring pairs (next to each other in a class's sorted file list)
+    /// that are near-identical: high for frames of a video or bursts, low for separate photos.
+    pub near_identical_neighbours: f64,
+    /// Neighbouring pairs sampled.
+    pub pairs: usize,
+}
+
+/// Measures [`Traits`] on about `pairs` neighbouring pairs of training images, spread over the
+/// classes and through each class.
+pub fn traits(data: &Dataset, pairs: usize) -> Traits {
+    let mut by_class: Vec<Vec<&Path>> = vec![Vec::new(); data.classes.len()];
+    for item in &data.train {
+        by_class[item.label].push(&item.path);
+    }
+    let per_class = pairs.div_ceil(data.classes.len().max(1)).max(1);
+    let sample: Vec<(&Path, &Path)> = by_class
+        .iter()
+        .flat_map(|paths| {
+            let n = paths.len().saturating_sub(1);
+            let k = per_class.min(n);
+            (0..k).map(move |j| (paths[j * n / k], paths[j * n / k + 1]))
+        })
+        .collect();
+    let looked: Vec<Option<(u32, bool)>> = sample
+        .par_iter()
+        .map(|&(a, b)| {
+            let (ta, sa) = thumbnail(a)?;
+            let (tb, _) = thumbnail(b)?;
+            Some((sa, thumb_diff(&ta, &tb) <= NEAR_DIFF))
+        })
+        .collect();
+    let seen: Vec<(u32, bool)> = looked.into_iter().flatten().collect();
+    let mut sides: Vec<u32> = seen.iter().map(|s| s.0).collect();
+    sides.sort_unstable();
+    let near = seen.iter().filter(|s| s.1).count();
+    Traits {
+        median_short_side: sides.get(sides.len() / 2).copied().unwrap_or(0),
+        near_identical_neighbours: near as f64 / seen.len().max(1) as f64,
+        pairs: seen.len(),
+    }
+}
+
+/// An image's 16x16 colour thumbnail and its shorter side (None when it cannot be decoded).
+fn thumbnail(path: &Path) -> Option<(Vec<u8>, u32)> {
+    let bytes = std::fs::read(path).ok()?;
+    let (w, h) = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()?;
+    let img = decode::decode_bytes(&bytes, &path.display().to_string(), Some(64)).ok()?;
+    Some((
+        Preprocess::squash(THUMB).resize_only(img).into_raw(),
+        w.min(h),
+    ))
+}

@@ -1,6 +1,6 @@
 //! The labelled data of a run: the dataset's classes and parts, the train/validation split, the
 //! per-class cap.
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{Dataset, thousands};
 use crate::data::labelled::{Labelled, stratified_split};
 use crate::data::loader::Skips;
 use crate::error::bad_input;
@@ -50,6 +50,7 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
             )));
         }
     };
+    let before = train.len();
     let (train, val) = match (cfg.max_per_class, &cfg.validation) {
         (Some(max), Validation::Split(f)) => {
             let val_max = ((max as f64 * f / (1.0 - f)).ceil() as usize).max(2);
@@ -58,6 +59,14 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
         (Some(max), _) => (train.cap_per_class(max), val),
         (None, _) => (train, val),
     };
+    if train.len() < before {
+        eprintln!(
+            "graft: training on {} of {} images: at most {} per class, evenly spaced; smaller classes whole (--max-per-class 0 for all)",
+            thousands(train.len()),
+            thousands(before),
+            cfg.max_per_class.unwrap_or(0)
+        );
+    }
     if val.is_empty() {
         return Err(bad_input(format!(
             "{}: no validation images (use --val-split with more images per class)",

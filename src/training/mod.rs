@@ -4,6 +4,7 @@ pub mod balance;
 pub mod dataset;
 pub mod inputs;
 pub mod optim;
+pub mod plan;
 pub mod recipe;
 pub mod session;
 

@@ -1,0 +1,86 @@
+//! The fast recipe adapted to the data it meets: what it reads from the dataset (image sizes,
+//! how alike neighbouring images are) and from the backbone's spec, what it chooses, and why.
+//! Rules key on measured properties, never on a dataset's name, classes or counts.
+use crate::data::check::Traits;
+use crate::run::config::TrainConfig;
+
+/// A setting the plan chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The input size.
+    Size,
+    /// The per-class cap.
+    Cap,
+}
+
+/// A share of near-identical neighbouring pairs from which a dataset reads as video frames or
+/// bursts, where evenly spaced images carry what the rest would.
+pub const FRAMES_FROM: f64 = 0.5;
+
+/// Adapts a fast-recipe config to `traits`; returns each choice with its reason. Other recipes
+/// are left as they are (the seed recipe is the reference experiment).
+pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
+    if cfg.recipe != "fast" {
+        return Vec::new();
+    }
+    let native = cfg.backbone.native_size;
+    let side = traits.median_short_side as i64;
+    let size = if side >= native {
+        cfg.size = native;
+        format!(
+            "{native} px, the network's native size: the images are larger (median shorter side {side} px)"
+        )
+    } else {
+        format!(
+            "{} px, the recipe's size for {}: the images are smaller than its native {native} px (median shorter side {side} px)",
+            cfg.size, cfg.backbone
+        )
+    };
+    let share = traits.near_identical_neighbours;
+    let pct = 100.0 * share;
+    let pairs = traits.pairs;
+    let cap = if share >= FRAMES_FROM {
+        let max = cfg.max_per_class.unwrap_or(64);
+        cfg.max_per_class = Some(max);
+        format!(
+            "at most {max} images per class, evenly spaced (smaller classes whole): {pct:.0}% of {pairs} neighbouring pairs are near-identical, like frames of a video"
+        )
+    } else {
+        cfg.max_per_class = None;
+        format!("every image: only {pct:.0}% of {pairs} neighbouring pairs are near-identical")
+    };
+    vec![(Setting::Size, size), (Setting::Cap, cap)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Arch;
+
+    fn traits(side: u32, near: f64) -> Traits {
+        Traits {
+            median_short_side: side,
+            near_identical_neighbours: near,
+            pairs: 400,
+        }
+    }
+
+    #[test]
+    fn small_video_frames_and_large_photos_get_different_plans() {
+        let arch = Arch::named("inception-v3").unwrap();
+        let fresh = || crate::training::recipe::fast(arch, "t".into(), None);
+        // 100 px frames of turning fruit: the recipe's 187 px, capped at 64 per class.
+        let mut frames = fresh();
+        let why = adapt(&mut frames, &traits(100, 0.93));
+        assert_eq!((frames.size, frames.max_per_class), (187, Some(64)));
+        assert!(why[1].1.contains("93% of 400"), "{why:?}");
+        // 400 px photos, each its own: native size, every image.
+        let mut photos = fresh();
+        adapt(&mut photos, &traits(400, 0.02));
+        assert_eq!((photos.size, photos.max_per_class), (299, None));
+        // The seed recipe is left alone.
+        let mut seed = crate::training::recipe::seed(arch, "t".into(), None);
+        assert!(adapt(&mut seed, &traits(400, 0.02)).is_empty());
+        assert_eq!((seed.size, seed.max_per_class), (299, None));
+    }
+}
