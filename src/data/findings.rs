@@ -102,7 +102,7 @@ impl CheckReport {
         let mut out = Vec::new();
         if self.imbalance >= IMBALANCED {
             out.push(format!(
-                "classes are imbalanced: the largest has {:.1}x the images of the smallest (consider --balance)",
+                "classes are imbalanced: the largest has {:.1}x the images of the smallest (train balances them by default: see --balance)",
                 self.imbalance
             ));
         }
