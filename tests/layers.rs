@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "weights",
     "run",
     "inference",
+    "serve",
     "training",
     "reports",
 ];

@@ -2,6 +2,7 @@
 mod embed;
 mod eval;
 mod reports;
+mod serve;
 mod train;
 mod weights;
 
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
     Predict(eval::PredictArgs),
+    /// Serve trained runs over HTTP (batching, bounded queues, metrics).
+    Serve(Box<serve::ServeArgs>),
     /// Write RUN/report.html: config, curves, test scores, confusion matrix, worst errors.
     Report(reports::ReportArgs),
     /// Layer table of a backbone (and head): output shapes, parameters, trainable.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let rt = runtime(device, args.workers)?;
             eval::run_predict(args, rt)
         }
+        Command::Serve(args) => serve::run(*args, engine::parse_device(device)?),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),
