@@ -61,14 +61,16 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// One forward pass at the model's input size, so the first request does not pay for
-    /// libtorch's first-call setup; not counted in the metrics.
+    /// One forward pass at each batch size up to `max_batch`, so that no request pays for
+    /// libtorch's setup of a new input shape (up to seconds for a conv network on the CPU);
+    /// not counted in the metrics.
     pub fn warm_up(&self, predictor: &Predictor) {
+        let _no_grad = tch::no_grad_guard();
         let s = i64::from(predictor.preprocess().size);
-        let _ = predictor.probabilities(&Tensor::zeros(
-            [1, 3, s, s],
-            (Kind::Uint8, tch::Device::Cpu),
-        ));
+        for b in 1..=self.limits.max_batch as i64 {
+            let pixels = Tensor::zeros([b, 3, s, s], (Kind::Uint8, tch::Device::Cpu));
+            let _ = predictor.probabilities(&pixels);
+        }
     }
 
     /// Answers jobs until every sender of `rx` is gone, and then the queue is empty.
