@@ -69,6 +69,12 @@ async fn answer(
         .map_err(|_| overloaded("in_flight", "too many requests in flight (--max-in-flight)"))?;
     let limits = &app.limits;
     let uploads = body::read(req, limits.max_images, limits.max_body).await?;
+    // Under overload most requests meet a full queue: refuse them before decoding (the send
+    // below enforces the bound; this saves the work). The body is read first: answering
+    // before it arrives would make the connection close on unread bytes, a reset for the client.
+    if model.queued() >= limits.queue {
+        return Err(overloaded("queue", "the model's queue is full"));
+    }
     let parts: Vec<Option<String>> = uploads.iter().map(|u| u.part.clone()).collect();
     let decoding = Decoding::start(&model.decoding);
     let images = decode_all(app, model, preprocess, uploads)
