@@ -6,7 +6,7 @@
 //! answered. Open loop: `--rate R` requests per second whatever the answers (overload tests).
 //!
 //! Usage: cargo run --release --example serve_load -- URL --images A.jpg B.jpg ...
-//!        [--concurrency C | --rate R] [--duration S] [--warmup S] [--pid PID]
+//!        [--concurrency C | --rate R] [--duration S] [--warmup S] [--pid PID] [--raw]
 use clap::Parser;
 use serde_json::json;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ struct Args {
     /// Seconds a request may take before it counts as an error.
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
+    /// Also print every 200's latency ("ok_ms"), for merging runs.
+    #[arg(long)]
+    raw: bool,
 }
 
 /// What was measured.
@@ -195,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let rss = rss.lock().unwrap().clone();
     let ms = |p| (percentile(&tally.ok_ms, p) * 10.0).round() / 10.0;
     let round = |x: f64| (x * 10.0).round() / 10.0;
-    let out = json!({
+    let mut out = json!({
         "mode": if a.rate.is_some() { "open" } else { "closed" },
         "concurrency": a.concurrency,
         "rate": a.rate,
@@ -211,6 +214,9 @@ async fn main() -> anyhow::Result<()> {
         "max_ms": ms(100.0),
         "rss_mb": rss.iter().map(|m| round(*m)).collect::<Vec<_>>(),
     });
+    if a.raw {
+        out["ok_ms"] = json!(tally.ok_ms.iter().map(|m| round(*m)).collect::<Vec<_>>());
+    }
     println!("{out}");
     Ok(())
 }
