@@ -90,9 +90,15 @@ KINDS = ["A", "A", "A", "B", "C", "C", "C", "C", "D", "E", "E_max"]
 NAMES = ["mixed"] + [f"mixed_{i}" for i in range(1, 11)]
 
 
-def build(weights):
+def build(weights, tensors=None):
+    """The blocks with the TorchScript file's weights, or with `tensors` (every one of them, in
+    the file's naming without `net.layers.`) in their place: a graft run's fine-tuned weights."""
     ts = torch.jit.load(weights, map_location="cpu")
     sd = {k[len("net.layers."):]: v for k, v in ts.state_dict().items()}
+    if tensors is not None:
+        if set(tensors) != set(sd) or any(tensors[k].shape != sd[k].shape for k in sd):
+            raise ValueError("the tensors do not match the TorchScript network one to one")
+        sd = dict(tensors)
     layers = ts.net.layers
     stem = []
     for n in ["conv", "conv_1", "conv_2", "conv_3", "conv_4"]:

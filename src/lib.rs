@@ -9,8 +9,9 @@
 //! 4. `run`: the run folder's typed files and loading a trained model
 //! 5. `inference`: preprocessing, forward and scoring for eval, predict, embed and serving
 //! 6. `export`: the trained classifier as ONNX or TorchScript, with its metadata
-//! 7. `training`: recipes, optimizers, the training loop
-//! 8. `reports`: curves, report.html, summary, graph, devices
+//! 7. `serve`: the HTTP service (batching model threads, decoding pool, routes, metrics, log)
+//! 8. `training`: recipes, optimizers, the training loop
+//! 9. `reports`: curves, report.html, summary, graph, devices
 //!
 //! The command line (`src/main.rs`, `src/cli/`) is the binary, above all of them.
 #![warn(missing_docs, clippy::too_many_lines)]
@@ -27,6 +28,7 @@ pub mod models;
 pub mod progress;
 pub mod reports;
 pub mod run;
+pub mod serve;
 pub mod tensor_io;
 pub mod training;
 pub mod weights;

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "run",
     "inference",
     "export",
+    "serve",
     "training",
     "reports",
 ];

@@ -4,6 +4,7 @@ mod embed;
 mod eval;
 mod export;
 mod reports;
+mod serve;
 mod train;
 mod weights;
 
@@ -47,6 +48,8 @@ enum Command {
     Predict(eval::PredictArgs),
     /// Write a trained run as ONNX or TorchScript, for other runtimes.
     Export(export::ExportArgs),
+    /// Serve trained runs over HTTP (batching, bounded queues, metrics).
+    Serve(Box<serve::ServeArgs>),
     /// Write RUN/report.html: config, curves, test scores, confusion matrix, worst errors.
     Report(reports::ReportArgs),
     /// Layer table of a backbone (and head): output shapes, parameters, trainable.
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Check(args) => check::run(args),
         Command::Export(args) => export::run(args),
+        Command::Serve(args) => serve::run(*args, engine::parse_device(device)?),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),
