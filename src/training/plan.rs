@@ -30,6 +30,10 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
         format!(
             "{native} px, the network's native size: the images are larger (median shorter side {side} px)"
         )
+    } else if cfg.size == native {
+        format!(
+            "{native} px, the network's native size, though the images are smaller (median shorter side {side} px)"
+        )
     } else {
         format!(
             "{} px, the recipe's size for {}: the images are smaller than its native {native} px (median shorter side {side} px)",
