@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The default recipe (`graft train --data D`, nothing else) on every dataset folder under
 # DATA_ROOT, one run each, scored once on its Test: test accuracy, best validation accuracy,
-# wall time, peak RSS, what the plan chose, and the published anchor for that kind of data.
+# wall time against the time budget's plan, peak RSS, what the plan chose, and the published
+# anchor for that kind of data.
 # Usage: bench/recipes.sh   (env: DATA_ROOT=../shared/data, THREADS=2, KEEP=dir to keep the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,16 +38,17 @@ for data in "$DATA_ROOT"/*/; do
         echo "  failed: see $run.log"
         continue
     }
-    grep -E "^graft: plan:" "$run.log" | sed 's/^/  /' || true
+    grep -E "^graft: (plan|budget):" "$run.log" | sed 's/^/  /' || true
+    planned=$(grep -oE "planned [0-9]+ s" "$run.log" | grep -oE "[0-9]+" || echo "")
     read -r wall rss_kib < "$run.time"
-    row=$(python3 - "$run" "$name" "$wall" "$rss_kib" "$(anchor "$name")" <<'PY'
+    row=$(python3 - "$run" "$name" "$wall" "$rss_kib" "$(anchor "$name")" "$planned" <<'PY'
 import json, sys
-run, name, wall, rss_kib, anchor = sys.argv[1:]
+run, name, wall, rss_kib, anchor, planned = sys.argv[1:]
 m = json.load(open(f"{run}/metrics.json"))
 c = json.load(open(f"{run}/config.json"))
 cap = c.get("max_per_class") or "all"
 print(f"| {name} | {100 * m['test_accuracy']:.2f}% | {100 * m['best_val_accuracy']:.2f}% "
-      f"| {float(wall):.0f} s | {int(rss_kib) / 1024 / 1024:.2f} GiB | {c['size']} px, per class {cap}, "
+      f"| {float(wall):.0f} s | {planned + ' s' if planned else '—'} | {int(rss_kib) / 1024 / 1024:.2f} GiB | {c['size']} px, per class {cap}, "
       f"balance {c.get('balance', '?')} | {anchor} |")
 PY
 )
@@ -54,7 +56,7 @@ PY
     rows+=("$row")
 done
 echo
-echo "| data | test accuracy | validation accuracy | wall | peak RSS | plan | published anchor |"
-echo "|---|---|---|---|---|---|---|"
+echo "| data | test accuracy | validation accuracy | wall | planned | peak RSS | plan | published anchor |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

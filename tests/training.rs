@@ -315,6 +315,59 @@ fn the_best_epoch_is_restored_even_without_early_stopping() {
     println!("val accuracies {accs:?}, best epoch {best_epoch}");
 }
 
+#[test]
+fn a_time_budget_with_room_changes_nothing_and_one_that_cannot_be_kept_thins_and_says_so() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let (free, roomy, tight) = (
+        dir.path().join("free"),
+        dir.path().join("roomy"),
+        dir.path().join("tight"),
+    );
+    ok(quick_train(&demo(), &free, &["--time-budget", "none"]));
+    let planned = ok(quick_train(&demo(), &roomy, &["--time-budget", "1h"]));
+    assert!(
+        planned.contains("plan: every image, 3 epochs: planned"),
+        "{planned}"
+    );
+    // Measuring the costs leaves the model as it was: the same run, to the bit.
+    let model = |run: &Path| {
+        graft::tensor_io::load(&run.join("model.safetensors"))
+            .unwrap()
+            .tensors
+    };
+    assert!(
+        model(&free)
+            .iter()
+            .zip(&model(&roomy))
+            .all(|((n1, a), (n2, b))| n1 == n2 && a.equal(b))
+    );
+    assert_eq!(
+        json(free.join("metrics.json"))["test_loss"],
+        json(roomy.join("metrics.json"))["test_loss"]
+    );
+    // Nothing fits in a millisecond: the smallest plan (16 per class, 2 epochs), said out loud.
+    let said = ok(quick_train(&demo(), &tight, &["--time-budget", "0.001s"]));
+    assert!(
+        said.contains("at most 16 training images per class, 2 epochs")
+            && said.contains("cannot be kept"),
+        "{said}"
+    );
+    let config = json(tight.join("config.json"));
+    assert_eq!(
+        (config["max_per_class"].as_u64(), config["epochs"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert_eq!(
+        json(tight.join("history.json")).as_array().unwrap().len(),
+        2
+    );
+    let dataset = json(tight.join("dataset.json"));
+    for c in dataset["classes"].as_array().unwrap() {
+        assert_eq!(c["train"], 16, "{c}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {

@@ -107,6 +107,10 @@ pub struct TrainArgs {
     /// Use at most N training images per class (evenly spaced); 0: all.
     #[arg(long)]
     pub max_per_class: Option<usize>,
+    /// Wall time the whole run may take (10m, 90s, 1h; none for no limit): a cached run plans
+    /// its images per class and epochs to fit. Default: 10m with the fast recipe.
+    #[arg(long, value_name = "DURATION")]
+    pub time_budget: Option<String>,
     /// `test`: validate on the Test folder, as the seed did.
     #[arg(long, value_parser = ["test"])]
     pub val: Option<String>,
@@ -229,6 +233,10 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
         c.augment.shear => a.shear,
         c.augment.zoom => a.zoom,
         c.augment.flip => a.flip,
+    }
+    if let Some(v) = &a.time_budget {
+        c.time_budget = graft::training::budget::parse_duration(v)
+            .map_err(|e| bad_input(format!("--time-budget {e}")))?;
     }
     if let Some(v) = a.max_per_class {
         c.max_per_class = (v > 0).then_some(v);

@@ -233,6 +233,10 @@ pub struct TrainConfig {
     pub test_split: Option<f64>,
     /// Pretrained weights file, when not the fetched ones.
     pub weights: Option<PathBuf>,
+    /// Wall-time budget of the whole run, in seconds: a cached run plans its images per class
+    /// and epochs to fit it (absent before version 2: none).
+    #[serde(default)]
+    pub time_budget: Option<f64>,
 }
 
 impl TrainConfig {

@@ -19,6 +19,8 @@ pub struct Data {
     pub val: Labelled,
     /// Images scored once at the end.
     pub test: Option<Labelled>,
+    /// Training and validation images before any cap.
+    whole: (Labelled, Labelled),
 }
 
 /// Reads the run's dataset and splits it as configured; unreadable entries go to `skips`.
@@ -50,34 +52,44 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
             )));
         }
     };
-    let before = train.len();
-    let (train, val) = match (cfg.max_per_class, &cfg.validation) {
-        (Some(max), Validation::Split(f)) => {
-            let val_max = ((max as f64 * f / (1.0 - f)).ceil() as usize).max(2);
-            (train.cap_per_class(max), val.cap_per_class(val_max))
-        }
-        (Some(max), _) => (train.cap_per_class(max), val),
-        (None, _) => (train, val),
-    };
-    if train.len() < before {
-        eprintln!(
-            "graft: training on {} of {} images: at most {} per class, evenly spaced; smaller classes whole (--max-per-class 0 for all)",
-            thousands(train.len()),
-            thousands(before),
-            cfg.max_per_class.unwrap_or(0)
-        );
-    }
     if val.is_empty() {
         return Err(bad_input(format!(
             "{}: no validation images (use --val-split with more images per class)",
             cfg.train_dir.display()
         )));
     }
-    Ok(Data {
+    let mut data = Data {
         classes: dataset.classes.clone(),
         dataset,
-        train,
-        val,
+        train: train.clone(),
+        val: val.clone(),
         test,
-    })
+        whole: (train, val),
+    };
+    data.cap(cfg);
+    Ok(data)
+}
+
+impl Data {
+    /// Training (and split-off validation) images capped at `cfg.max_per_class` per class,
+    /// evenly spaced, from the whole split: the same images whenever the run is resumed.
+    pub fn cap(&mut self, cfg: &TrainConfig) {
+        let (train, val) = &self.whole;
+        (self.train, self.val) = match (cfg.max_per_class, &cfg.validation) {
+            (Some(max), Validation::Split(f)) => (
+                train.cap_per_class(max),
+                val.cap_per_class(super::budget::val_cap(max, *f)),
+            ),
+            (Some(max), _) => (train.cap_per_class(max), val.clone()),
+            (None, _) => (train.clone(), val.clone()),
+        };
+        if self.train.len() < train.len() {
+            eprintln!(
+                "graft: training on {} of {} images: at most {} per class, evenly spaced; smaller classes whole (--max-per-class 0 for all)",
+                thousands(self.train.len()),
+                thousands(train.len()),
+                cfg.max_per_class.unwrap_or(0)
+            );
+        }
+    }
 }

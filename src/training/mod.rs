@@ -1,6 +1,8 @@
 //! `graft train`: image folders in, a fine-tuned classifier and its measured accuracy out. The
 //! run folder gets the typed run files; the caller asks `reports` for curves and report.html.
 pub mod balance;
+pub mod budget;
+pub mod costs;
 pub mod dataset;
 pub mod inputs;
 pub mod optim;
@@ -18,7 +20,7 @@ use crate::data::loader::Skips;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
-use crate::run::config::{Balance, Freeze, TrainConfig};
+use crate::run::config::{Balance, Freeze, TrainConfig, Validation};
 use crate::run::dataset::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
 use anyhow::Result;
@@ -112,7 +114,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let folder = RunFolder::new(&opts.out);
     cfg.backbone.check_size(cfg.size)?;
     let mut skips = Skips::default();
-    let data = dataset::load_data(&cfg, &mut skips)?;
+    let mut data = dataset::load_data(&cfg, &mut skips)?;
     if cfg.balance == Balance::Auto {
         let (chosen, why) = balance::resolve(cfg.balance, &data.train.labels);
         eprintln!(
@@ -129,6 +131,10 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
         )));
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), opts.runtime.device)?;
+    if !resume && let Some(budget) = cfg.time_budget {
+        let ctx = (&vs, &model, opts.runtime, start);
+        keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
+    }
     let mut progress = Progress::default();
     if resume {
         let (state, saved) = folder.read_checkpoint(&vs)?;
@@ -156,4 +162,70 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let (train_in, val_in) = s.inputs(&data, resume, &mut progress)?;
     s.epochs(&train_in, &val_in, &mut optimizer, &mut progress)?;
     s.finish(&data, progress, start)
+}
+
+/// Plans the training images per class and the epochs that fit `budget` seconds, from costs
+/// measured on this machine, and says so. Only cached runs are planned.
+fn keep_to_budget(
+    cfg: &mut TrainConfig,
+    data: &mut dataset::Data,
+    budget: f64,
+    (vs, model, rt, start): (&nn::VarStore, &Classifier, crate::engine::Runtime, Instant),
+) -> Result<()> {
+    if !(cfg.cache && model.trainable_from > 0) {
+        eprintln!("graft: budget: not planned (only cached runs are; this one streams its images)");
+        return Ok(());
+    }
+    let costs = costs::measure(vs, model, cfg, data, rt)?;
+    let per_class = |set: &Labelled| {
+        let mut n = vec![0; data.classes.len()];
+        set.labels.iter().for_each(|&l| n[l as usize] += 1);
+        n
+    };
+    let work = budget::Work {
+        train_per_class: per_class(&data.train),
+        val_per_class: per_class(&data.val),
+        val_fraction: match cfg.validation {
+            Validation::Split(f) => Some(f),
+            _ => None,
+        },
+        copies: cfg.cache_augmented_copies,
+        test: data.test.as_ref().map_or(0, Labelled::len),
+        epochs: cfg.epochs,
+        spent: start.elapsed().as_secs_f64(),
+    };
+    let plan = budget::fit(budget, &costs, &work);
+    let ms = |s: f64| 1000.0 * s;
+    eprintln!(
+        "graft: budget: {budget:.0} s; per image here: caching {:.1} ms, training {:.1} ms, validation {:.1} ms, Test {:.1} ms",
+        ms(costs.cache),
+        ms(costs.step),
+        ms(costs.val),
+        ms(costs.test)
+    );
+    if let Some(cap) = plan.cap {
+        cfg.max_per_class = Some(cap);
+        data.cap(cfg);
+    }
+    cfg.epochs = plan.epochs;
+    let e = plan.estimate;
+    eprintln!(
+        "graft: budget: plan: {}, {} epochs: planned {:.0} s (so far {:.0} s, cache {:.0} s, epochs {:.0} s, Test {:.0} s)",
+        plan.cap.map_or("every image".into(), |c| format!(
+            "at most {c} training images per class"
+        )),
+        plan.epochs,
+        e.total(),
+        e.spent,
+        e.cache,
+        e.epochs,
+        e.test
+    );
+    if !plan.fits {
+        eprintln!(
+            "graft: warning: the budget of {budget:.0} s cannot be kept: the smallest plan takes about {:.0} s (--time-budget to allow more)",
+            e.total()
+        );
+    }
+    Ok(())
 }

@@ -43,6 +43,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         test_split: None,
         balance: Balance::Auto,
         weights: None,
+        time_budget: None,
     }
 }
 
@@ -84,6 +85,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         test_split: None,
         balance: Balance::Auto,
         weights: None,
+        time_budget: Some(super::budget::DEFAULT_SECONDS),
     }
 }
 

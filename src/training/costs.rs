@@ -1,0 +1,153 @@
+//! Measures a cached run's per-image costs on this machine, for the time budget: a few real
+//! training and Test images through the run's own pipeline (decoding, fixed blocks, trainable
+//! blocks forward and backward, whole-network scoring), each part twice because the first pass
+//! pays libtorch's one-time setup. The model is left exactly as it was.
+use super::budget::Costs;
+use super::dataset::Data;
+use super::inputs::Inputs;
+use crate::data::labelled::Labelled;
+use crate::data::loader::Skips;
+use crate::engine::Runtime;
+use crate::inference::score;
+use crate::models::classifier::Classifier;
+use crate::run::config::TrainConfig;
+use anyhow::Result;
+use std::time::Instant;
+use tch::{Kind, Tensor, nn};
+
+/// Images per measured part: one batch, enough to amortize per-batch overheads.
+const SAMPLE: usize = 32;
+
+/// Seconds per item of `f`, timed on its second call.
+fn per_item(items: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed().as_secs_f64() / items.max(1) as f64)
+}
+
+/// Up to `n` evenly spaced items of `set`.
+fn sample(set: &Labelled, n: usize) -> Labelled {
+    let k = set.len().min(n);
+    let idx: Vec<usize> = (0..k).map(|j| j * set.len() / k.max(1)).collect();
+    set.subset(&idx)
+}
+
+/// The per-image costs of `cfg`'s cached run on `data`, measured with `model`.
+pub fn measure(
+    vs: &nn::VarStore,
+    model: &Classifier,
+    cfg: &TrainConfig,
+    data: &Data,
+    rt: Runtime,
+) -> Result<Costs> {
+    // Failures in the sample are reported by the real pass; here they are only left out.
+    let mut skips = Skips::default();
+    let render = (cfg.preprocess(), cfg.augment);
+    let train = sample(&data.train, SAMPLE);
+    let mut cached = None;
+    let cache = per_item(train.len(), || {
+        let inputs = Inputs::cached(
+            model,
+            &train,
+            render,
+            (cfg.seed, 0),
+            rt,
+            "measuring",
+            &mut skips,
+        )?;
+        cached = Some(inputs);
+        Ok(())
+    })?;
+    let Some(cached) = cached else {
+        anyhow::bail!("no training image could be measured");
+    };
+    let order: Vec<usize> = (0..cached.len()).collect();
+    let n = cached.len();
+    let step = trainable_step(vs, model, &cached, &order, &mut skips)? + update(vs, cfg)?;
+    let val = per_item(n, || {
+        tch::no_grad(|| {
+            cached.for_each_batch(&order, n, None, &mut skips, |x, _, _| {
+                let _ = x.logits(model, false);
+                Ok(())
+            })
+        })
+    })?;
+    let test = match &data.test {
+        Some(set) if !set.is_empty() => {
+            let set = sample(set, SAMPLE);
+            let classes = &data.classes;
+            per_item(set.len(), || {
+                score::evaluate(model, &set, classes, cfg.preprocess(), rt, &mut skips).map(|_| ())
+            })?
+        }
+        _ => 0.0,
+    };
+    Ok(Costs {
+        cache,
+        step,
+        val,
+        test,
+    })
+}
+
+/// Seconds per image of a training forward and backward through the trainable blocks; the
+/// variables (batch-norm statistics included) and gradients are restored afterwards.
+fn trainable_step(
+    vs: &nn::VarStore,
+    model: &Classifier,
+    cached: &Inputs,
+    order: &[usize],
+    skips: &mut Skips,
+) -> Result<f64> {
+    let saved: Vec<(Tensor, Tensor)> = vs
+        .variables()
+        .into_values()
+        .map(|v| {
+            let copy = tch::no_grad(|| v.detach().copy());
+            (v, copy)
+        })
+        .collect();
+    let n = cached.len();
+    let seconds = per_item(n, || {
+        cached.for_each_batch(order, n, None, skips, |x, y, _| {
+            let loss = x.logits(model, true).cross_entropy_for_logits(&y);
+            loss.backward();
+            Ok(())
+        })
+    })?;
+    tch::no_grad(|| {
+        for (mut v, copy) in saved {
+            v.copy_(&copy);
+            let mut g = v.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    });
+    Ok(seconds)
+}
+
+/// Seconds per image of the optimizer's update: an Adam-sized update (the costlier of graft's
+/// two optimizers) of as many numbers as the model trains, on scratch tensors, per batch.
+fn update(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<f64> {
+    let numel: i64 = vs
+        .trainable_variables()
+        .iter()
+        .filter(|t| t.requires_grad())
+        .map(|t| t.numel() as i64)
+        .sum();
+    let opts = (Kind::Float, vs.device());
+    let (mut p, g) = (Tensor::zeros([numel], opts), Tensor::ones([numel], opts));
+    let (mut m, mut v) = (Tensor::zeros([numel], opts), Tensor::zeros([numel], opts));
+    let per_batch = per_item(1, || {
+        // The same operations as `optim`'s Adam step.
+        let _ = m.lerp_(&g, 0.1);
+        let _ = v.lerp_(&(&g * &g), 0.001);
+        let mut d = v.sqrt();
+        let _ = d.g_add_scalar_(1e-8).g_mul_scalar_(-1.0);
+        let _ = p.addcdiv_(&m, &d);
+        Ok(())
+    })?;
+    Ok(per_batch / cfg.batch_size.max(1) as f64)
+}
