@@ -22,6 +22,13 @@ pub fn logits(model: &Classifier, pixels: &Tensor, device: Device) -> Tensor {
     tch::no_grad(|| model.forward(&pixels.to_device(device), false))
 }
 
+/// Images per batch of a whole-network pass at `size` px: 64 at 187 px and below, fewer above so
+/// that a batch's activations stay the same size (at 299 px 64 images held 1.6 GB; per-image
+/// speed on a CPU does not depend on the batch in this range).
+pub fn batch_for(size: u32) -> usize {
+    (64 * 187 * 187 / (size as usize * size as usize).max(1)).clamp(16, 64)
+}
+
 /// The images at `order` of `paths`, preprocessed on `workers` threads ahead of the model, in
 /// batches of `batch`; files that fail to decode come back as the batches' failures.
 pub fn image_batches(

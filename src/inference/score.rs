@@ -73,7 +73,9 @@ pub fn evaluate(
     let order: Vec<usize> = (0..set.len()).collect();
     let bar = crate::progress::bar(set.len() as u64, "scoring");
     let mut scorer = Scorer::new(classes);
-    let batches = super::image_batches(set.paths.clone(), order, preprocess, 64, runtime.workers);
+    let batch = super::batch_for(preprocess.size);
+    let batches =
+        super::image_batches(set.paths.clone(), order, preprocess, batch, runtime.workers);
     for batch in batches {
         bar.suspend(|| skips.report(batch.failures.iter().map(|(_, m)| m)));
         if !batch.indices.is_empty() {

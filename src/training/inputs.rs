@@ -119,7 +119,8 @@ impl Inputs {
                 (augment, Some((seed, 1_000_000 + copy as u64)))
             };
             let render = (pre, aug);
-            for b in stream(set, &order, 64, render, runtime.workers, seeded) {
+            let batch = crate::inference::batch_for(pre.size);
+            for b in stream(set, &order, batch, render, runtime.workers, seeded) {
                 bar.suspend(|| skips.report(b.failures.iter().map(|(_, m)| m)));
                 if !b.indices.is_empty() {
                     let feats = model.frozen_features(&b.pixels.to_device(runtime.device));

@@ -161,6 +161,8 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     };
     let (train_in, val_in) = s.inputs(&data, resume, &mut progress)?;
     s.epochs(&train_in, &val_in, &mut optimizer, &mut progress)?;
+    // The cache is not needed for Test: its memory goes back before the whole network runs.
+    drop((train_in, val_in));
     s.finish(&data, progress, start)
 }
 
