@@ -18,13 +18,25 @@ use tch::{Kind, Tensor, nn};
 /// Images per measured part: one batch, enough to amortize per-batch overheads.
 const SAMPLE: usize = 32;
 
-/// Seconds per item of `f`, timed on its second call.
-fn per_item(items: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// Seconds per item of `f`: the median of `reps` timed calls after an untimed first one. A
+/// short part (a training step is ~0.3 s) needs several: one disturbed call once made the
+/// planner thin a run that fitted (15.3 ms measured against the 10.5 ms it then took).
+fn per_item(items: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed().as_secs_f64() / items.max(1) as f64)
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2] / items.max(1) as f64)
 }
+
+/// Timed calls of the parts that take seconds (caching, Test).
+const LONG: usize = 1;
+/// Timed calls of the short parts (a training step, validation, an update).
+const SHORT: usize = 3;
 
 /// Up to `n` evenly spaced items of `set`.
 fn sample(set: &Labelled, n: usize) -> Labelled {
@@ -46,7 +58,7 @@ pub fn measure(
     let render = (cfg.preprocess(), cfg.augment);
     let train = sample(&data.train, SAMPLE);
     let mut cached = None;
-    let cache = per_item(train.len(), || {
+    let cache = per_item(train.len(), LONG, || {
         let inputs = Inputs::cached(
             model,
             &train,
@@ -65,7 +77,7 @@ pub fn measure(
     let order: Vec<usize> = (0..cached.len()).collect();
     let n = cached.len();
     let step = trainable_step(vs, model, &cached, &order, &mut skips)? + update(vs, cfg)?;
-    let val = per_item(n, || {
+    let val = per_item(n, SHORT, || {
         tch::no_grad(|| {
             cached.for_each_batch(&order, n, None, &mut skips, |x, _, _| {
                 let _ = x.logits(model, false);
@@ -77,7 +89,7 @@ pub fn measure(
         Some(set) if !set.is_empty() => {
             let set = sample(set, SAMPLE);
             let classes = &data.classes;
-            per_item(set.len(), || {
+            per_item(set.len(), LONG, || {
                 score::evaluate(model, &set, classes, cfg.preprocess(), rt, &mut skips).map(|_| ())
             })?
         }
@@ -109,7 +121,7 @@ fn trainable_step(
         })
         .collect();
     let n = cached.len();
-    let seconds = per_item(n, || {
+    let seconds = per_item(n, SHORT, || {
         cached.for_each_batch(order, n, None, skips, |x, y, _| {
             let loss = x.logits(model, true).cross_entropy_for_logits(&y);
             loss.backward();
@@ -140,7 +152,7 @@ fn update(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<f64> {
     let opts = (Kind::Float, vs.device());
     let (mut p, g) = (Tensor::zeros([numel], opts), Tensor::ones([numel], opts));
     let (mut m, mut v) = (Tensor::zeros([numel], opts), Tensor::zeros([numel], opts));
-    let per_batch = per_item(1, || {
+    let per_batch = per_item(1, SHORT, || {
         // The same operations as `optim`'s Adam step.
         let _ = m.lerp_(&g, 0.1);
         let _ = v.lerp_(&(&g * &g), 0.001);
