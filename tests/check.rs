@@ -15,19 +15,6 @@ fn graft(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let p = e.unwrap().path();
-        let d = dst.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &d)
-        } else {
-            std::fs::copy(&p, &d).map(|_| ()).unwrap()
-        }
-    }
-}
-
 /// The same photo again, slightly smaller and re-encoded: other bytes, the same picture.
 fn near_copy(src: &Path, dst: &Path) {
     let img = image::open(src).unwrap().to_rgb8();

@@ -9,19 +9,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let p = e.unwrap().path();
-        let d = dst.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &d)
-        } else {
-            std::fs::copy(&p, &d).map(|_| ()).unwrap()
-        }
-    }
-}
-
 fn load(root: &Path) -> (Source, Dataset) {
     let source = layout::detect(root, 0.25).unwrap();
     let data = source.load(5).unwrap();

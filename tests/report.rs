@@ -13,24 +13,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// One trained demo run, shared by the tests of this file.
 fn trained_run() -> &'static Path {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        cached_weights(arch("inception-v3"));
-        let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-run");
-        let _ = std::fs::remove_dir_all(&run);
-        let out = Command::new(env!("CARGO_BIN_EXE_graft"))
-            .args(["train", "--data"])
-            .arg(demo())
-            .args(["--size", "75", "--freeze", "all", "--epochs", "4", "--out"])
-            .arg(&run)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "graft train failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        run
-    })
+    RUN.get_or_init(|| demo_run("report-run", 4))
 }
 
 fn graft_report(run: &Path) -> PathBuf {

@@ -60,19 +60,6 @@ fn quick_train(data: &Path, out: &Path, extra: &[&str]) -> Output {
     graft(&args)
 }
 
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let p = e.unwrap().path();
-        let d = dst.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &d)
-        } else {
-            std::fs::copy(&p, &d).map(|_| ()).unwrap()
-        }
-    }
-}
-
 #[test]
 fn train_eval_predict_round_trip_on_the_demo_set() {
     cached_weights(arch("inception-v3"));

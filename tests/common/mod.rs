@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 use graft::models::{Arch, Backbone};
 use graft::weights;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tch::{Device, Tensor, nn};
 
@@ -60,4 +60,41 @@ pub fn rel_error(a: &[f32], b: &[f32]) -> f64 {
         .sum();
     let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
     (diff / norm).sqrt()
+}
+
+/// Copies the folder `src` into `dst`, recursively.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let d = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &d)
+        } else {
+            std::fs::copy(&p, &d).map(|_| ()).unwrap()
+        }
+    }
+}
+
+/// A quick run trained on the demo set (frozen InceptionV3 at 75 px, `epochs` epochs) into
+/// `$CARGO_TARGET_TMPDIR/name`, for tests that need a finished run folder.
+pub fn demo_run(name: &str, epochs: usize) -> PathBuf {
+    cached_weights(arch("inception-v3"));
+    let run = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&run);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["train", "--data"])
+        .arg(demo())
+        .args(["--size", "75", "--freeze", "all", "--epochs"])
+        .arg(epochs.to_string())
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "graft train failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
 }
