@@ -33,6 +33,13 @@ impl Labelled {
         }
     }
 
+    /// Images of each of `classes` classes, indexed by label.
+    pub fn class_counts(&self, classes: usize) -> Vec<usize> {
+        let mut counts = vec![0; classes];
+        self.labels.iter().for_each(|&l| counts[l as usize] += 1);
+        counts
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()

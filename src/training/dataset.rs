@@ -61,8 +61,9 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
     let mut data = Data {
         classes: dataset.classes.clone(),
         dataset,
-        train: train.clone(),
-        val: val.clone(),
+        // Filled by `cap` from the whole split.
+        train: Labelled::default(),
+        val: Labelled::default(),
         test,
         whole: (train, val),
     };

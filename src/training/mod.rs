@@ -31,18 +31,18 @@ use tch::{Device, Tensor, nn};
 
 /// dataset.json (per-class counts as used), and split.json where graft made the Test split.
 fn write_dataset_files(folder: &RunFolder, cfg: &TrainConfig, data: &dataset::Data) -> Result<()> {
-    let count = |set: Option<&Labelled>, c: usize| {
-        set.map_or(0, |s| s.labels.iter().filter(|&&l| l == c as i64).count())
-    };
+    let n = data.classes.len();
+    let (train, val) = (data.train.class_counts(n), data.val.class_counts(n));
+    let test = data.test.as_ref().map_or(vec![0; n], |t| t.class_counts(n));
     let classes = data
         .classes
         .iter()
         .enumerate()
         .map(|(c, name)| ClassCounts {
             class: name.clone(),
-            train: count(Some(&data.train), c),
-            val: count(Some(&data.val), c),
-            test: count(data.test.as_ref(), c),
+            train: train[c],
+            val: val[c],
+            test: test[c],
         })
         .collect();
     // The cheap part of `graft check`: counts, file bytes, headers.
@@ -179,14 +179,10 @@ fn keep_to_budget(
         return Ok(());
     }
     let costs = costs::measure(vs, model, cfg, data, rt)?;
-    let per_class = |set: &Labelled| {
-        let mut n = vec![0; data.classes.len()];
-        set.labels.iter().for_each(|&l| n[l as usize] += 1);
-        n
-    };
+    let n = data.classes.len();
     let work = budget::Work {
-        train_per_class: per_class(&data.train),
-        val_per_class: per_class(&data.val),
+        train_per_class: data.train.class_counts(n),
+        val_per_class: data.val.class_counts(n),
         val_fraction: match cfg.validation {
             Validation::Split(f) => Some(f),
             _ => None,
