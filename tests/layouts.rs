@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use graft::data::dataset::Dataset;
+use graft::data::labelled::Holdout;
 use graft::data::layout::{self, Source};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,35 @@ fn every_folder_layout_is_recognized() {
     assert_eq!(sizes(&data), [108, 0, 36]);
     let (_, again) = load(&single);
     assert_eq!(again.test, data.test, "the same seed gives the same split");
+    // Held out by blocks (video frames): each class's Test is one run of consecutive files.
+    let blocks = source.load_split(Holdout::Blocks, 5).unwrap();
+    assert_eq!(sizes(&blocks), [108, 0, 36]);
+    let test = blocks.test.unwrap();
+    for c in 0..blocks.classes.len() {
+        let mut all: Vec<&PathBuf> = blocks
+            .train
+            .iter()
+            .chain(&test)
+            .filter(|i| i.label == c)
+            .map(|i| &i.path)
+            .collect();
+        all.sort();
+        let mut at: Vec<usize> = test
+            .iter()
+            .filter(|i| i.label == c)
+            .map(|i| all.binary_search(&&i.path).unwrap())
+            .collect();
+        at.sort_unstable();
+        assert_eq!(at.len(), 6);
+        assert!(at.windows(2).all(|w| w[1] == w[0] + 1), "class {c}: {at:?}");
+    }
+    assert!(
+        blocks
+            .description
+            .contains("one seeded block of consecutive images"),
+        "{}",
+        blocks.description
+    );
 }
 
 fn write_csv(path: &Path, rows: &[(String, &str, Option<&str>)]) {

@@ -101,6 +101,10 @@ pub struct TrainArgs {
     /// Fraction of Training held out (stratified) for validation.
     #[arg(long, conflicts_with = "val")]
     pub val_split: Option<f64>,
+    /// How held-out images (validation, graft's own Test) are picked from a class: random, or
+    /// blocks (one run of consecutive files, for video frames). Default: read from the data.
+    #[arg(long)]
+    pub holdout: Option<graft::data::labelled::Holdout>,
     /// Label smoothing of the training loss (0: none).
     #[arg(long)]
     pub label_smoothing: Option<f64>,
@@ -185,6 +189,21 @@ fn folders(a: &TrainArgs) -> Result<Folders> {
 /// Neighbouring image pairs the plan looks at (about 2 s of decoding on a 2-core machine).
 const PLAN_PAIRS: usize = 400;
 
+/// The recipe adapted to what the data is, each choice said unless an option (applied after)
+/// overrides it.
+fn adapt_to_data(c: &mut TrainConfig, data: &graft::data::dataset::Dataset, a: &TrainArgs) {
+    for (setting, why) in plan::adapt(c, &check::traits(data, PLAN_PAIRS)) {
+        let asked = match setting {
+            plan::Setting::Size => a.size.is_some(),
+            plan::Setting::Cap => a.max_per_class.is_some(),
+            plan::Setting::Holdout => a.holdout.is_some(),
+        };
+        if !asked {
+            eprintln!("graft: plan: {why}");
+        }
+    }
+}
+
 /// The recipe's settings, adapted to the data, with the options given on the command line
 /// applied.
 fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
@@ -200,17 +219,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     if data.val.is_some() && c.validation != Validation::Test {
         c.validation = Validation::Given;
     }
-    // The recipe adapted to what the data is; an option given below wins over it.
-    let chosen = plan::adapt(&mut c, &check::traits(&data, PLAN_PAIRS));
-    for (setting, why) in chosen {
-        let asked = match setting {
-            plan::Setting::Size => a.size.is_some(),
-            plan::Setting::Cap => a.max_per_class.is_some(),
-        };
-        if !asked {
-            eprintln!("graft: plan: {why}");
-        }
-    }
+    adapt_to_data(&mut c, &data, a);
     c.weights = a.weights.clone();
     macro_rules! set {
         ($($field:expr => $arg:expr),+ $(,)?) => {
@@ -221,6 +230,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
         c.size => a.size,
         c.resize => a.resize,
         c.balance => a.balance,
+        c.holdout => a.holdout,
         c.freeze => a.freeze,
         c.label_smoothing => a.label_smoothing,
         c.cache_augmented_copies => a.augmented_copies,

@@ -4,7 +4,7 @@
 //! names the row.
 use super::dataset::{Dataset, finish};
 use super::folders::Item;
-use super::labelled::stratified_split;
+use super::labelled::{Holdout, stratified_split};
 use crate::error::bad_input;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -84,8 +84,8 @@ fn read_rows(path: &Path) -> Result<(Vec<Row>, bool)> {
 }
 
 /// Reads the dataset a CSV describes; without a split column, `test_fraction` of each class
-/// becomes Test (seeded).
-pub fn load(path: &Path, test_fraction: f64, seed: u64) -> Result<Dataset> {
+/// becomes Test, held out by `split` (rule, seed).
+pub fn load(path: &Path, test_fraction: f64, split: (Holdout, u64)) -> Result<Dataset> {
     let (rows, has_split) = read_rows(path)?;
     let mut classes: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
     classes.sort();
@@ -107,11 +107,12 @@ pub fn load(path: &Path, test_fraction: f64, seed: u64) -> Result<Dataset> {
         let some = |v: Vec<Item>| (!v.is_empty()).then_some(v);
         return finish(classes, train, some(val), some(test), Vec::new(), from);
     }
-    let (t, s) = stratified_split(&train, classes.len(), test_fraction, seed);
+    let (t, s) = stratified_split(&train, classes.len(), test_fraction, split);
     let pick = |idx: Vec<usize>| idx.into_iter().map(|i| train[i].clone()).collect();
     let from = format!(
-        "{from} (Test: {:.0}% of each class, seeded)",
-        100.0 * test_fraction
+        "{from} (Test: {:.0}% of each class, {})",
+        100.0 * test_fraction,
+        split.0.describe()
     );
     finish(
         classes.clone(),

@@ -4,7 +4,7 @@
 //! layout ends as the same [`Dataset`].
 use super::dataset::{Dataset, finish};
 use super::folders::ImageFolder;
-use super::labelled::stratified_split;
+use super::labelled::{Holdout, stratified_split};
 use crate::error::bad_input;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -87,8 +87,15 @@ pub fn test_folder(root: &Path) -> Option<PathBuf> {
 }
 
 impl Source {
-    /// Reads the dataset; `seed` decides graft's own Test split where there is one.
+    /// Reads the dataset; `seed` decides graft's own Test split where there is one (a random
+    /// pick: [`Source::load_split`] chooses the rule).
     pub fn load(&self, seed: u64) -> Result<Dataset> {
+        self.load_split(Holdout::Random, seed)
+    }
+
+    /// Reads the dataset; graft's own Test split, where there is one, is held out by `holdout`
+    /// with `seed`.
+    pub fn load_split(&self, holdout: Holdout, seed: u64) -> Result<Dataset> {
         match self {
             Source::Folders { train, val, test } => {
                 load_folders(train, val.as_deref(), test.as_deref())
@@ -99,13 +106,15 @@ impl Source {
             } => {
                 let folder = ImageFolder::scan(root)?;
                 let n = folder.classes.len();
-                let (train, test) = stratified_split(&folder.items, n, *test_fraction, seed);
+                let (train, test) =
+                    stratified_split(&folder.items, n, *test_fraction, (holdout, seed));
                 let pick =
                     |idx: Vec<usize>| idx.into_iter().map(|i| folder.items[i].clone()).collect();
                 let from = format!(
-                    "{} (Test: {:.0}% of each class, seeded)",
+                    "{} (Test: {:.0}% of each class, {})",
                     root.display(),
-                    100.0 * test_fraction
+                    100.0 * test_fraction,
+                    holdout.describe()
                 );
                 finish(
                     folder.classes,
@@ -119,7 +128,7 @@ impl Source {
             Source::Csv {
                 path,
                 test_fraction,
-            } => super::labels_csv::load(path, *test_fraction, seed),
+            } => super::labels_csv::load(path, *test_fraction, (holdout, seed)),
         }
     }
 }

@@ -49,7 +49,7 @@ fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
     let (test, classes) = match folder.read_split()? {
         Some(split) => (split.test_items()?, split.classes),
         None => {
-            let data = predictor.config().source().load(predictor.config().seed)?;
+            let data = predictor.config().load_dataset()?;
             (data.test.unwrap_or_default(), data.classes)
         }
     };
@@ -124,7 +124,9 @@ pub fn predict(
     let mut skipped = found.problems;
     let paths = Arc::new(found.files);
     let order = (0..paths.len()).collect();
-    let batches = super::image_batches(paths.clone(), order, predictor.preprocess(), 32, workers);
+    let pre = predictor.preprocess();
+    let batch = super::batch_for(pre.size);
+    let batches = super::image_batches(paths.clone(), order, pre, batch, workers);
     let mut out = Vec::new();
     for batch in batches {
         skipped.extend(batch.failures.into_iter().map(|(_, m)| m));

@@ -7,6 +7,7 @@
 //! keep loading; a missing field without a default is an error naming it.
 use crate::data::augment::Augment;
 use crate::data::images::{Preprocess, ResizeRule};
+use crate::data::labelled::Holdout;
 use crate::data::layout::{DEFAULT_TEST_SPLIT, Source};
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
@@ -207,6 +208,10 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Where validation images come from.
     pub validation: Validation,
+    /// How held-out images are picked from each class, for validation and for graft's own Test
+    /// split (absent in older runs: random).
+    #[serde(default)]
+    pub holdout: Holdout,
     /// Class balancing (absent before version 2: none).
     #[serde(default)]
     pub balance: Balance,
@@ -258,6 +263,11 @@ impl TrainConfig {
                 test: self.test_dir.clone(),
             },
         }
+    }
+
+    /// Reads the run's dataset, graft's own Test split (if any) held out by the run's rule.
+    pub fn load_dataset(&self) -> anyhow::Result<crate::data::dataset::Dataset> {
+        self.source().load_split(self.holdout, self.seed)
     }
 
     /// How an image file becomes this run's input.

@@ -25,7 +25,7 @@ pub struct Data {
 
 /// Reads the run's dataset and splits it as configured; unreadable entries go to `skips`.
 pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
-    let dataset = cfg.source().load(cfg.seed)?;
+    let dataset = cfg.load_dataset()?;
     skips.report(dataset.problems.iter());
     eprintln!("graft: {}", dataset.description);
     let all = Labelled::from_items(&dataset.train);
@@ -33,7 +33,7 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
     let (train, val) = match (&cfg.validation, &dataset.val) {
         (Validation::Split(fraction), _) => {
             let n = dataset.classes.len();
-            let (t, v) = stratified_split(&dataset.train, n, *fraction, cfg.seed);
+            let (t, v) = stratified_split(&dataset.train, n, *fraction, (cfg.holdout, cfg.seed));
             (all.subset(&t), all.subset(&v))
         }
         (Validation::Test, _) => match &test {

@@ -2,6 +2,7 @@
 //! how alike neighbouring images are) and from the backbone's spec, what it chooses, and why.
 //! Rules key on measured properties, never on a dataset's name, classes or counts.
 use crate::data::check::Traits;
+use crate::data::labelled::Holdout;
 use crate::run::config::TrainConfig;
 
 /// A setting the plan chose.
@@ -11,6 +12,8 @@ pub enum Setting {
     Size,
     /// The per-class cap.
     Cap,
+    /// How held-out images are picked.
+    Holdout,
 }
 
 /// A share of near-identical neighbouring pairs from which a dataset reads as video frames or
@@ -43,7 +46,8 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
     let share = traits.near_identical_neighbours;
     let pct = 100.0 * share;
     let pairs = traits.pairs;
-    let cap = if share >= FRAMES_FROM {
+    let frames = share >= FRAMES_FROM;
+    let cap = if frames {
         let max = cfg.max_per_class.unwrap_or(64);
         cfg.max_per_class = Some(max);
         format!(
@@ -53,7 +57,18 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
         cfg.max_per_class = None;
         format!("every image: only {pct:.0}% of {pairs} neighbouring pairs are near-identical")
     };
-    vec![(Setting::Size, size), (Setting::Cap, cap)]
+    let holdout = if frames {
+        cfg.holdout = Holdout::Blocks;
+        "held out (validation, and Test where graft splits it): one run of consecutive images per class, since a random pick would sit between near-identical training frames and read as if seen".to_string()
+    } else {
+        cfg.holdout = Holdout::Random;
+        "held out (validation, and Test where graft splits it): a random pick per class".to_string()
+    };
+    vec![
+        (Setting::Size, size),
+        (Setting::Cap, cap),
+        (Setting::Holdout, holdout),
+    ]
 }
 
 #[cfg(test)]
@@ -77,11 +92,13 @@ mod tests {
         let mut frames = fresh();
         let why = adapt(&mut frames, &traits(100, 0.93));
         assert_eq!((frames.size, frames.max_per_class), (187, Some(64)));
+        assert_eq!(frames.holdout, Holdout::Blocks);
         assert!(why[1].1.contains("93% of 400"), "{why:?}");
         // 400 px photos, each its own: native size, every image.
         let mut photos = fresh();
         adapt(&mut photos, &traits(400, 0.02));
         assert_eq!((photos.size, photos.max_per_class), (299, None));
+        assert_eq!(photos.holdout, Holdout::Random);
         // The seed recipe is left alone.
         let mut seed = crate::training::recipe::seed(arch, "t".into(), None);
         assert!(adapt(&mut seed, &traits(400, 0.02)).is_empty());

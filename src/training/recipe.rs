@@ -1,6 +1,7 @@
 //! The recipes: complete starting points for a run's settings, which options then override.
 use crate::data::augment::Augment;
 use crate::data::images::ResizeRule;
+use crate::data::labelled::Holdout;
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use crate::run::config::{
@@ -44,6 +45,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         balance: Balance::Auto,
         weights: None,
         time_budget: None,
+        holdout: Holdout::Random,
     }
 }
 
@@ -86,6 +88,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         balance: Balance::Auto,
         weights: None,
         time_budget: Some(super::budget::DEFAULT_SECONDS),
+        holdout: Holdout::Random,
     }
 }
 
