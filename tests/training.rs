@@ -355,6 +355,37 @@ fn a_time_budget_with_room_changes_nothing_and_one_that_cannot_be_kept_thins_and
     }
 }
 
+#[test]
+fn a_budget_lowers_the_size_of_small_images_before_it_thins_them_and_never_below_theirs() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // The demo's 100 px frames at the plan's 187 px: nothing fits in a millisecond, so the
+    // budget goes down the sizes to 107 px (the first at or above 100 px) and thins there.
+    let said = ok(graft(&[
+        "--threads",
+        "2",
+        "train",
+        "--data",
+        s(&demo()),
+        "--out",
+        s(&run),
+        "--freeze",
+        "all",
+        "--epochs",
+        "2",
+        "--time-budget",
+        "0.001s",
+    ]));
+    assert!(said.contains("lower it to 107 px"), "{said}");
+    assert!(said.contains("107 px instead of 187"), "{said}");
+    let config = json(run.join("config.json"));
+    assert_eq!(
+        (config["size"].as_i64(), config["max_per_class"].as_u64()),
+        (Some(107), Some(16))
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {

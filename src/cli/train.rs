@@ -202,6 +202,10 @@ fn adapt_to_data(c: &mut TrainConfig, data: &graft::data::dataset::Dataset, a: &
             eprintln!("graft: plan: {why}");
         }
     }
+    // A size the user asked for is kept, whatever the budget.
+    if a.size.is_some() {
+        c.size_floor = None;
+    }
 }
 
 /// The recipe's settings, adapted to the data, with the options given on the command line

@@ -242,6 +242,11 @@ pub struct TrainConfig {
     /// and epochs to fit it (absent before version 2: none).
     #[serde(default)]
     pub time_budget: Option<f64>,
+    /// The smallest input size the time budget may lower `size` to, to keep every training
+    /// image (the images' own median shorter side, when they are smaller than `size`); `None`:
+    /// the budget keeps the size (absent in older runs).
+    #[serde(default)]
+    pub size_floor: Option<i64>,
 }
 
 impl TrainConfig {

@@ -178,9 +178,9 @@ fn keep_to_budget(
         eprintln!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(());
     }
-    let costs = costs::measure(vs, model, cfg, data, rt)?;
+    let mut costs = costs::measure(vs, model, cfg, data, rt)?;
     let n = data.classes.len();
-    let work = budget::Work {
+    let mut work = budget::Work {
         train_per_class: data.train.class_counts(n),
         val_per_class: data.val.class_counts(n),
         val_fraction: match cfg.validation {
@@ -192,6 +192,18 @@ fn keep_to_budget(
         epochs: cfg.epochs,
         spent: start.elapsed().as_secs_f64(),
     };
+    let sizes = budget::sizes(cfg.size, cfg.size_floor);
+    if let Some(size) = budget::fit_size(budget, &costs, cfg.size, &sizes, &work)
+        && size != cfg.size
+    {
+        eprintln!(
+            "graft: budget: {size} px instead of {}: there every training image fits (resolution goes before images, down to the images' own size)",
+            cfg.size
+        );
+        cfg.size = size;
+        costs = costs::measure(vs, model, cfg, data, rt)?;
+        work.spent = start.elapsed().as_secs_f64();
+    }
     let plan = budget::fit(budget, &costs, &work);
     let ms = |s: f64| 1000.0 * s;
     eprintln!(

@@ -4,6 +4,7 @@
 use crate::data::check::Traits;
 use crate::data::labelled::Holdout;
 use crate::run::config::TrainConfig;
+use crate::training::budget::SIZE_STEP;
 
 /// A setting the plan chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,11 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
     }
     let native = cfg.backbone.native_size;
     let side = traits.median_short_side as i64;
+    // A time budget may trade resolution for images down to the images' own size.
+    cfg.size_floor = (side < cfg.size.min(native)).then(|| {
+        let steps = (cfg.size - side.max(cfg.backbone.min_size)) / SIZE_STEP;
+        cfg.size - steps * SIZE_STEP
+    });
     let size = if side >= native {
         cfg.size = native;
         format!(
@@ -42,6 +48,12 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
             "{} px, the recipe's size for {}: the images are smaller than its native {native} px (median shorter side {side} px)",
             cfg.size, cfg.backbone
         )
+    };
+    let size = match cfg.size_floor {
+        Some(floor) if floor < cfg.size => format!(
+            "{size}; a time budget may lower it to {floor} px, not below the images' own size, rather than thin the images"
+        ),
+        _ => size,
     };
     let share = traits.near_identical_neighbours;
     let pct = 100.0 * share;
@@ -93,12 +105,15 @@ mod tests {
         let why = adapt(&mut frames, &traits(100, 0.93));
         assert_eq!((frames.size, frames.max_per_class), (187, Some(64)));
         assert_eq!(frames.holdout, Holdout::Blocks);
+        // A budget may lower its 187 px to 107 px (the images are 100 px), not below.
+        assert_eq!(frames.size_floor, Some(107));
         assert!(why[1].1.contains("93% of 400"), "{why:?}");
         // 400 px photos, each its own: native size, every image.
         let mut photos = fresh();
         adapt(&mut photos, &traits(400, 0.02));
         assert_eq!((photos.size, photos.max_per_class), (299, None));
         assert_eq!(photos.holdout, Holdout::Random);
+        assert_eq!(photos.size_floor, None);
         // The seed recipe is left alone.
         let mut seed = crate::training::recipe::seed(arch, "t".into(), None);
         assert!(adapt(&mut seed, &traits(400, 0.02)).is_empty());

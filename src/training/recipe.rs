@@ -46,6 +46,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         weights: None,
         time_budget: None,
         holdout: Holdout::Random,
+        size_floor: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         weights: None,
         time_budget: Some(super::budget::DEFAULT_SECONDS),
         holdout: Holdout::Random,
+        size_floor: None,
     }
 }
 
