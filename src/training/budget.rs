@@ -307,7 +307,10 @@ mod tests {
         // A roomy budget keeps the recipe's size; without a floor the size never moves, and
         // below every size the smallest is thinned.
         assert_eq!(fit_size(1000.0, &COSTS, 187, &ladder, &w), Some(187));
-        assert_eq!(fit_size(300.0, &COSTS, 187, &sizes(187, None), &w), Some(187));
+        assert_eq!(
+            fit_size(300.0, &COSTS, 187, &sizes(187, None), &w),
+            Some(187)
+        );
         assert_eq!(fit_size(60.0, &COSTS, 187, &ladder, &w), Some(107));
     }
 
