@@ -19,6 +19,19 @@ pub fn tune_allocator() {
     }
 }
 
+/// Hands the heap's free pages back to the OS (glibc's `malloc_trim`). Called after each batch
+/// of a whole-network pass: there the freed space was not reused from batch to batch, and
+/// scoring Fruits-360's Test grew by ~55 MB/s to 6-13 GiB (in use: 290 MB; free in the heap: the
+/// rest), with glibc's default settings as with the thresholds above; trimming after each batch
+/// keeps it at 1.0 GiB, no slower. The training steps on the cache are left alone (their buffers
+/// are reused).
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Parses `cpu`, `cuda` or `cuda:N`, refusing a CUDA device that is not there.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();

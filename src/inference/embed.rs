@@ -97,6 +97,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
             }
         }
         bar.inc((batch.indices.len() + batch.failures.len()) as u64);
+        crate::engine::release_free_memory();
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();

@@ -141,6 +141,7 @@ pub fn predict(
                 top,
             });
         }
+        crate::engine::release_free_memory();
     }
     Ok((out, skipped))
 }

@@ -89,6 +89,7 @@ pub fn evaluate(
             scorer.add(&logits, &Tensor::from_slice(&labels), &paths);
         }
         bar.inc((batch.indices.len() + batch.failures.len()) as u64);
+        crate::engine::release_free_memory();
     }
     bar.finish_and_clear();
     Ok(scorer.finish())

@@ -133,6 +133,7 @@ impl Inputs {
                     let n = feats.size()[0];
                     cache.narrow(0, kept.len() as i64, n).copy_(&feats);
                     kept.extend_from_slice(&b.indices);
+                    crate::engine::release_free_memory();
                 }
                 bar.inc((b.indices.len() + b.failures.len()) as u64);
             }
