@@ -105,15 +105,6 @@ impl Holdout {
     }
 }
 
-impl std::fmt::Display for Holdout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Holdout::Random => "random",
-            Holdout::Blocks => "blocks",
-        })
-    }
-}
-
 /// Stratified, seeded split of item indices into (kept, held out), both sorted.
 ///
 /// In each class of n items, round(n * fraction) are held out (at least 1 when n >= 2 and
