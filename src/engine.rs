@@ -19,17 +19,22 @@ pub fn tune_allocator() {
     }
 }
 
-/// Hands the heap's free pages back to the OS (glibc's `malloc_trim`). Called after each batch
-/// of a whole-network pass: there the freed space was not reused from batch to batch, and
-/// scoring Fruits-360's Test grew by ~55 MB/s to 6-13 GiB (in use: 290 MB; free in the heap: the
-/// rest), with glibc's default settings as with the thresholds above; trimming after each batch
-/// keeps it at 1.0 GiB, at a cost: the buffers fault in again each batch (caching and Test of
-/// cats-dogs-small at 299 px ~12% slower per image). The training steps on the cache are left
-/// alone (their buffers are reused).
+/// Free heap above which [`release_free_memory`] hands pages back: a few batches' buffers.
+const FREE_HEAP_LIMIT: usize = 512 << 20;
+
+/// Hands the heap's free pages back to the OS (glibc's `malloc_trim`) once more than
+/// [`FREE_HEAP_LIMIT`] of it is free. Called after each batch of a whole-network pass: there the
+/// freed space was not reused from batch to batch, and scoring Fruits-360's Test grew by ~55 MB/s
+/// to 6-13 GiB (in use: 290 MB; free in the heap: the rest), with glibc's default settings as
+/// with the thresholds above. Trimming after every batch kept it at 1.0 GiB but made caching and
+/// Test ~12% slower per image (the buffers faulted in again each batch); the limit trims every
+/// few batches instead. The training steps on the cache are left alone (their buffers are reused).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
-        libc::malloc_trim(0);
+        if libc::mallinfo2().fordblks > FREE_HEAP_LIMIT {
+            libc::malloc_trim(0);
+        }
     }
 }
 
