@@ -12,6 +12,7 @@ use crate::inference::score;
 use crate::models::classifier::Classifier;
 use crate::run::config::TrainConfig;
 use anyhow::Result;
+use std::path::Path;
 use std::time::Instant;
 use tch::{Kind, Tensor, nn};
 
@@ -45,13 +46,14 @@ fn sample(set: &Labelled, n: usize) -> Labelled {
     set.subset(&idx)
 }
 
-/// The per-image costs of `cfg`'s cached run on `data`, measured with `model`.
+/// The per-image costs of `cfg`'s cached run on `data`, measured with `model`; the sample's
+/// cache file goes under `scratch` (the run folder), like the run's own.
 pub fn measure(
     vs: &nn::VarStore,
     model: &Classifier,
     cfg: &TrainConfig,
     data: &Data,
-    rt: Runtime,
+    (rt, scratch): (Runtime, &Path),
 ) -> Result<Costs> {
     // Failures in the sample are reported by the real pass; here they are only left out.
     let mut skips = Skips::default();
@@ -65,7 +67,7 @@ pub fn measure(
             render,
             (cfg.seed, 0),
             rt,
-            "measuring",
+            ("measuring", scratch),
             &mut skips,
         )?;
         cached = Some(inputs);

@@ -1,6 +1,6 @@
 //! What a training step consumes: images streamed from disk (decoded, resized and augmented on
-//! worker threads) or the cached outputs of the frozen blocks (computed once, kept in memory as
-//! f16, so each epoch runs only the trainable part).
+//! worker threads) or the cached outputs of the frozen blocks (computed once, kept as f16 rows
+//! in a file on disk, so each epoch runs only the trainable part and memory holds one batch).
 use crate::data::augment::{self, Augment};
 use crate::data::decode;
 use crate::data::images::Preprocess;
@@ -8,10 +8,11 @@ use crate::data::labelled::Labelled;
 use crate::data::loader::{self, Skips};
 use crate::engine::Runtime;
 use crate::models::classifier::Classifier;
+use crate::training::feature_rows::FeatureRows;
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// One batch as the model takes it.
 pub enum Batch {
@@ -32,7 +33,7 @@ impl Batch {
 }
 
 enum Source {
-    Cached(Tensor),
+    Cached(FeatureRows),
     Streamed {
         preprocess: Preprocess,
         augment: Augment,
@@ -91,16 +92,16 @@ impl Inputs {
         }
     }
 
-    /// Runs the frozen blocks once over `set` and keeps their outputs: the plain images, then
-    /// `copies` augmented renders of each (seeded, so a resumed run caches the same).
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the frozen blocks once over `set` and keeps their outputs in a file under `dir`
+    /// (see [`FeatureRows`]): the plain images, then `copies` augmented renders of each (seeded,
+    /// so a resumed run caches the same). `name` labels the progress bar.
     pub fn cached(
         model: &Classifier,
         set: &Labelled,
         (pre, augment): (Preprocess, Augment),
         (seed, copies): (u64, usize),
         runtime: Runtime,
-        name: &str,
+        (name, dir): (&str, &Path),
         skips: &mut Skips,
     ) -> Result<Self> {
         let order: Vec<usize> = (0..set.len()).collect();
@@ -108,10 +109,8 @@ impl Inputs {
             (set.len() * (1 + copies)) as u64,
             &format!("caching {name}"),
         );
-        // One tensor filled in place: collecting chunks and concatenating them would hold the
-        // cache twice at its peak (2.3 GB instead of 1.2 on Fruits-360).
-        let rows = set.len() * (1 + copies);
-        let (mut kept, mut cache): (Vec<usize>, Option<Tensor>) = (Vec::with_capacity(rows), None);
+        let mut kept = Vec::with_capacity(set.len() * (1 + copies));
+        let mut cache = FeatureRows::create(dir)?;
         for copy in 0..=copies {
             let (aug, seeded) = if copy == 0 {
                 (Augment::none(), None)
@@ -124,14 +123,7 @@ impl Inputs {
                 bar.suspend(|| skips.report(b.failures.iter().map(|(_, m)| m)));
                 if !b.indices.is_empty() {
                     let feats = model.frozen_features(&b.pixels.to_device(runtime.device));
-                    let feats = feats.to_kind(Kind::Half).to_device(Device::Cpu);
-                    let cache = cache.get_or_insert_with(|| {
-                        let mut shape = feats.size();
-                        shape[0] = rows as i64;
-                        Tensor::empty(shape, (Kind::Half, Device::Cpu))
-                    });
-                    let n = feats.size()[0];
-                    cache.narrow(0, kept.len() as i64, n).copy_(&feats);
+                    cache.push(&feats)?;
                     kept.extend_from_slice(&b.indices);
                     crate::engine::release_free_memory();
                 }
@@ -139,13 +131,12 @@ impl Inputs {
             }
         }
         bar.finish_and_clear();
-        let Some(cache) = cache else {
+        if cache.is_empty() {
             return Err(crate::error::bad_input(format!("no usable {name} images")));
-        };
+        }
         Ok(Self {
             set: set.subset(&kept),
-            // Rows of images that failed to decode stay unused at the end.
-            source: Source::Cached(cache.narrow(0, 0, kept.len() as i64)),
+            source: Source::Cached(cache),
             runtime,
         })
     }
@@ -179,11 +170,7 @@ impl Inputs {
         match &self.source {
             Source::Cached(feats) => {
                 for chunk in order.chunks(batch.max(1)) {
-                    let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-                    let x = feats
-                        .index_select(0, &Tensor::from_slice(&idx))
-                        .to_device(device)
-                        .to_kind(Kind::Float);
+                    let x = feats.gather(chunk)?.to_device(device).to_kind(Kind::Float);
                     f(Batch::Frozen(x), labels(chunk), chunk)?;
                 }
             }

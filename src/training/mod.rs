@@ -4,6 +4,7 @@ pub mod balance;
 pub mod budget;
 pub mod costs;
 pub mod dataset;
+pub mod feature_rows;
 pub mod inputs;
 pub mod optim;
 pub mod plan;
@@ -26,6 +27,7 @@ use crate::run::history::Progress;
 use anyhow::Result;
 use optim::Optimizer;
 use session::Session;
+use std::path::Path;
 use std::time::Instant;
 use tch::{Device, Tensor, nn};
 
@@ -132,7 +134,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), opts.runtime.device)?;
     if !resume && let Some(budget) = cfg.time_budget {
-        let ctx = (&vs, &model, opts.runtime, start);
+        let ctx = (&vs, &model, (opts.runtime, opts.out.as_path()), start);
         keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
     }
     let mut progress = Progress::default();
@@ -172,13 +174,18 @@ fn keep_to_budget(
     cfg: &mut TrainConfig,
     data: &mut dataset::Data,
     budget: f64,
-    (vs, model, rt, start): (&nn::VarStore, &Classifier, crate::engine::Runtime, Instant),
+    (vs, model, (rt, scratch), start): (
+        &nn::VarStore,
+        &Classifier,
+        (crate::engine::Runtime, &Path),
+        Instant,
+    ),
 ) -> Result<()> {
     if !(cfg.cache && model.trainable_from > 0) {
         eprintln!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(());
     }
-    let mut costs = costs::measure(vs, model, cfg, data, rt)?;
+    let mut costs = costs::measure(vs, model, cfg, data, (rt, scratch))?;
     let n = data.classes.len();
     let mut work = budget::Work {
         train_per_class: data.train.class_counts(n),
@@ -201,7 +208,7 @@ fn keep_to_budget(
             cfg.size
         );
         cfg.size = size;
-        costs = costs::measure(vs, model, cfg, data, rt)?;
+        costs = costs::measure(vs, model, cfg, data, (rt, scratch))?;
         work.spent = start.elapsed().as_secs_f64();
     }
     let plan = budget::fit(budget, &costs, &work);

@@ -83,7 +83,7 @@ impl Session<'_> {
             render,
             copies,
             rt,
-            "training",
+            ("training", &self.opts.out),
             &mut self.skips,
         )?;
         let val = Inputs::cached(
@@ -92,7 +92,7 @@ impl Session<'_> {
             render,
             (cfg.seed, 0),
             rt,
-            "validation",
+            ("validation", &self.opts.out),
             &mut self.skips,
         )?;
         if !resume {
