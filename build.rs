@@ -2,22 +2,51 @@
 //! (a protobuf compiler in Rust, so no protoc is needed) and prost-build; and for the `graft`
 //! binary, an rpath to the libtorch that torch-sys linked against, with libtorch_cuda kept in
 //! the link so CUDA is available when present (the default `--as-needed` drops it, as nothing
-//! references it by symbol).
-use std::path::PathBuf;
+//! references it by symbol); and the C++ bridge to torch.distributed (`csrc/distributed.cpp`),
+//! compiled against the libtorch headers (plus the vendored gloo declarations it includes).
+use std::path::{Path, PathBuf};
 
 fn main() {
     onnx_types();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    let Ok(libtorch) = std::env::var("LIBTORCH") else {
-        return;
-    };
-    let lib = PathBuf::from(libtorch).join("lib");
+    // .cargo/config.toml points it at the wheel that scripts/setup.sh installs.
+    let libtorch = std::env::var("LIBTORCH")
+        .expect("LIBTORCH is not set: run scripts/setup.sh (it installs the pinned torch wheel)");
+    let lib = PathBuf::from(&libtorch).join("lib");
     let lib = lib.canonicalize().unwrap_or(lib);
+    distributed_bridge(Path::new(&libtorch));
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-search=native={}", lib.display());
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+}
+
+/// `libgraft_distributed.a`: c10d's TCPStore and ProcessGroupGloo behind a C interface, with
+/// the flags torch-sys compiles its own C++ with (C++17, the new libstdc++ ABI of the wheels).
+fn distributed_bridge(libtorch: &Path) {
+    println!("cargo:rerun-if-changed=csrc/distributed.cpp");
+    let include = libtorch.join("include");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/distributed.cpp")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .include("third_party/gloo/include")
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        // The wheel's c10d headers declare Gloo only under this define (the wheel's own build
+        // sets it).
+        .flag("-DUSE_C10D_GLOO")
+        .flag("-w")
+        .compile("graft_distributed");
+    println!(
+        "cargo:rustc-link-search=native={}",
+        libtorch.join("lib").display()
+    );
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
 }
 
 /// `$OUT_DIR/onnx.rs`: prost structs for onnx.proto's messages.

@@ -3,7 +3,8 @@
 //! The modules form layers; a module imports only from layers below it (checked by
 //! `tests/layers.rs` on every `crate::` and `super::` path):
 //!
-//! 1. foundation: `error`, `cancel`, `engine`, `fsx`, `tensor_io`, `progress`, `metrics`
+//! 1. foundation: `error`, `cancel`, `engine`, `distributed` (ranks and their process group), `fsx`,
+//!    `tensor_io`, `progress`, `metrics`
 //! 2. `data` (images, folders, splits, loading) and `models` (backbones, their specs, the head)
 //! 3. `weights`: pinned pretrained weights, reading and checking weight files
 //! 4. `run`: the run folder's typed files and loading a trained model
@@ -18,6 +19,7 @@
 
 pub mod cancel;
 pub mod data;
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -160,3 +160,122 @@ fn embed_refuses_bad_requests_before_work() {
         .unwrap();
     assert!(String::from_utf8_lossy(&run.stderr).contains("at least 75 px"));
 }
+
+/// `graft embed` as two ranks under the venv's torchrun (Gloo over loopback).
+fn torchrun() -> Command {
+    let exe = repo().join(".venv/bin/torchrun");
+    assert!(
+        exe.exists(),
+        "{} is missing: run scripts/test.sh",
+        exe.display()
+    );
+    let mut cmd = Command::new(exe);
+    cmd.args(["--standalone", "--nproc-per-node", "2", "--no-python"])
+        .arg(env!("CARGO_BIN_EXE_graft"))
+        .env_remove("LD_LIBRARY_PATH");
+    cmd
+}
+
+#[test]
+fn embed_over_two_ranks_equals_one_rank_row_for_row() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    common::copy_tree(&demo().join("Test/Kiwi"), &inputs.join("kiwi"));
+    common::copy_tree(&demo().join("Test/Banana"), &inputs.join("banana"));
+    let kiwi = std::fs::read_dir(inputs.join("kiwi"))
+        .unwrap()
+        .next()
+        .unwrap();
+    let jpeg = std::fs::read(kiwi.unwrap().path()).unwrap();
+    std::fs::write(inputs.join("kiwi/truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    let args = |out: &std::path::Path| -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = [
+            "embed",
+            "--size",
+            "75",
+            "--batch",
+            "4",
+            "--threads",
+            "1",
+            "--format",
+            "json",
+            "--out",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        a.push(out.into());
+        a.push(inputs.clone().into());
+        a
+    };
+    let (one, two) = (dir.path().join("one.json"), dir.path().join("two.json"));
+    let single = graft().args(args(&one)).output().unwrap();
+    assert!(
+        single.status.success(),
+        "{}",
+        String::from_utf8_lossy(&single.stderr)
+    );
+    let ranks = torchrun().args(args(&two)).output().unwrap();
+    let log = String::from_utf8_lossy(&ranks.stderr);
+    assert!(ranks.status.success(), "{log}");
+    // Each rank says what it did: 16 photos shared 8 and 8 (the truncated file is one rank's).
+    let counts: Vec<usize> = (0..2)
+        .map(|r| {
+            let tag = format!("rank {r} of 2: embedded ");
+            let at = log.find(&tag).unwrap_or_else(|| panic!("{log}")) + tag.len();
+            log[at..].split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 16, "{log}");
+    assert!(counts.iter().all(|&c| c >= 7), "{counts:?}");
+    assert!(
+        log.contains("wrote 16 rows") && log.contains("skipped 1"),
+        "{log}"
+    );
+    assert_eq!(log.matches("wrote ").count(), 1, "{log}");
+    let read = |p: &std::path::Path| -> Vec<(String, Vec<f32>)> {
+        let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let f = r["features"].as_array().unwrap().iter();
+                (
+                    r["path"].as_str().unwrap().to_string(),
+                    f.map(|v| v.as_f64().unwrap() as f32).collect(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (read(&one), read(&two));
+    assert_eq!(a.len(), 16);
+    assert_eq!(
+        a.iter().map(|r| &r.0).collect::<Vec<_>>(),
+        b.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    for ((path, x), (_, y)) in a.iter().zip(&b) {
+        // Batches differ between one rank and two (4+4+... against shares of 8): kernels may sum
+        // in another order, nothing more.
+        assert!(rel_error(x, y) < 1e-5, "{path}: {}", rel_error(x, y));
+    }
+}
+
+#[test]
+fn commands_that_do_not_share_work_refuse_to_run_as_ranks() {
+    let run = graft()
+        .args(["train", "--data"])
+        .arg(demo())
+        .env("WORLD_SIZE", "2")
+        .env("RANK", "1")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", "29500")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("only graft embed runs as several ranks"),
+        "{stderr}"
+    );
+}

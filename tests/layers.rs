@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "error",
     "cancel",
     "engine",
+    "distributed",
     "fsx",
     "tensor_io",
     "progress",

@@ -1,9 +1,11 @@
 //! `graft embed`.
 use super::BackboneArgs;
 use anyhow::Result;
+use graft::distributed::{Group, Launch};
 use graft::engine::Runtime;
 use graft::inference::embed::{self, EmbedOptions, Format};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
@@ -38,7 +40,11 @@ pub struct EmbedArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(args: EmbedArgs, runtime: Runtime) -> Result<()> {
+/// How long ranks wait for each other: joining, and each exchange of results.
+const RANK_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn run(args: EmbedArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
+    let group = launch.map(|l| Group::join(l, RANK_TIMEOUT)).transpose()?;
     let opts = EmbedOptions {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,
@@ -53,14 +59,23 @@ pub fn run(args: EmbedArgs, runtime: Runtime) -> Result<()> {
             FormatArg::Json => Format::Json,
         },
     };
-    let s = embed::embed(&opts)?;
+    let s = embed::embed(&opts, group.as_ref())?;
+    let rank = group.as_ref().map_or(String::new(), |g| {
+        format!("rank {} of {}: ", g.rank, g.world)
+    });
     eprintln!(
-        "graft: embedded {} images in {:.1} s ({:.1} images/s), skipped {}, wrote {}",
+        "graft: {rank}embedded {} images in {:.1} s ({:.1} images/s)",
         s.embedded,
         s.seconds,
         s.embedded as f64 / s.seconds.max(1e-9),
-        s.skipped.len(),
-        opts.out.display()
     );
+    if s.wrote {
+        eprintln!(
+            "graft: wrote {} rows to {}, skipped {}",
+            s.total,
+            opts.out.display(),
+            s.skipped.len()
+        );
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod weights;
 use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use graft::distributed::Launch;
 use graft::engine::{self, Runtime};
 use graft::models::Arch;
 
@@ -86,15 +87,31 @@ fn runtime(device: &str, workers: Option<usize>) -> Result<Runtime> {
     Ok(rt)
 }
 
+/// The launch this process is one rank of (torchrun's variables), for commands that share
+/// their work between ranks; any other command is refused rather than run once per rank.
+fn launch(command: &Command) -> Result<Option<Launch>> {
+    let launch = Launch::from_env()?;
+    if let Some(l) = &launch
+        && !matches!(command, Command::Embed(_))
+    {
+        return Err(graft::error::bad_input(format!(
+            "WORLD_SIZE={} (rank {}): only graft embed runs as several ranks so far; start this command as one process",
+            l.world, l.rank
+        )));
+    }
+    Ok(launch)
+}
+
 /// Runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
     let device = cli.device.as_str();
+    let launch = launch(&cli.command)?;
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
         Command::Embed(args) => {
             let rt = runtime(device, args.workers)?;
-            embed::run(args, rt)
+            embed::run(args, rt, launch.as_ref())
         }
         Command::Train(args) => {
             let rt = runtime(device, args.workers)?;

@@ -1,6 +1,7 @@
 //! `graft embed`: one pooled feature vector per image, from a pretrained backbone.
 use crate::data::images::{Preprocess, ResizeRule};
 use crate::data::walk;
+use crate::distributed::Group;
 use crate::models::Arch;
 use crate::{fsx, progress, tensor_io, weights};
 use anyhow::Result;
@@ -44,8 +45,12 @@ pub struct EmbedOptions {
 
 /// What an embedding run did.
 pub struct EmbedSummary {
-    /// Images embedded.
+    /// Images embedded (by this rank, when several share the work).
     pub embedded: usize,
+    /// Images embedded by all ranks together (written once, by rank 0).
+    pub total: usize,
+    /// Whether this process wrote the output.
+    pub wrote: bool,
     /// Files skipped, each with the reason.
     pub skipped: Vec<String>,
     /// Seconds spent decoding and running the network.
@@ -58,8 +63,10 @@ struct JsonRow<'a> {
     features: &'a [f32],
 }
 
-/// Embeds every image of `opts.inputs` and writes them to `opts.out`.
-pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
+/// Embeds every image of `opts.inputs` and writes them to `opts.out`. With a process `group`,
+/// each rank embeds its contiguous share of the inputs (listed in the same order by every rank)
+/// and rank 0 writes all rows in input order, as one process would.
+pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary> {
     let size = opts.size.unwrap_or(opts.arch.native_size);
     opts.arch.check_size(size)?;
     let device = opts.runtime.device;
@@ -74,7 +81,10 @@ pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
         size: size as u32,
         resize: opts.resize,
     };
-    let order = (0..paths.len()).collect();
+    let order = match group {
+        Some(g) => crate::distributed::shard(paths.len(), g.rank, g.world).collect(),
+        None => (0..paths.len()).collect(),
+    };
     let batches = super::image_batches(
         paths.clone(),
         order,
@@ -101,12 +111,43 @@ pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    write_output(opts, &paths, &rows, size)?;
+    let embedded = rows.len();
+    let (rows, skipped) = match group {
+        Some(g) => (
+            gather(g, rows, opts.arch.feature_dim)?,
+            g.all_gather_strings(&skipped)?,
+        ),
+        None => (rows, skipped),
+    };
+    let wrote = group.is_none_or(|g| g.rank == 0);
+    if wrote {
+        write_output(opts, &paths, &rows, size)?;
+    }
     Ok(EmbedSummary {
-        embedded: rows.len(),
+        embedded,
+        total: rows.len(),
+        wrote,
         skipped,
         seconds,
     })
+}
+
+/// Every rank's (input index, features) rows on every rank, in input order.
+fn gather(g: &Group, rows: Vec<(usize, Tensor)>, dim: i64) -> Result<Vec<(usize, Tensor)>> {
+    let index: Vec<i64> = rows.iter().map(|(i, _)| *i as i64).collect();
+    let feats = match rows.is_empty() {
+        true => Tensor::zeros([0, dim], (tch::Kind::Float, Device::Cpu)),
+        false => Tensor::stack(&rows.iter().map(|(_, t)| t).collect::<Vec<_>>(), 0),
+    };
+    let index = Vec::<i64>::try_from(&g.all_gather_rows(&Tensor::from_slice(&index))?)?;
+    let feats = g.all_gather_rows(&feats)?;
+    let mut all: Vec<(usize, Tensor)> = index
+        .iter()
+        .enumerate()
+        .map(|(j, &i)| (i as usize, feats.get(j as i64)))
+        .collect();
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all)
 }
 
 fn write_output(

@@ -1,0 +1,96 @@
+// graft's bridge to torch.distributed's C++ process groups (c10d), which tch does not bind:
+// a TCPStore rendezvous and a ProcessGroupGloo over it, and the collectives graft needs, behind a
+// C interface. Errors come back as messages (never as C++ exceptions across the boundary).
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+struct graft_group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout;
+};
+
+template <typename F>
+static char* guarded(F f) {
+  try {
+    f();
+    return nullptr;
+  } catch (const c10::Error& e) {
+    // Without the C++ stack trace that what() appends.
+    return strdup(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return strdup(e.what());
+  } catch (...) {
+    return strdup("unknown C++ exception in c10d");
+  }
+}
+
+extern "C" {
+
+// Joins the group: rank 0 serves the store at host:port unless `agent_store` (torchrun's agent
+// already serves it; then keys live under `prefix`, as torch's own env:// rendezvous does).
+char* graft_group_join(const char* host, uint16_t port, int rank, int world, int64_t timeout_ms,
+                       int agent_store, const char* prefix, const char* ifname,
+                       graft_group** out) {
+  return guarded([&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions opts;
+    opts.port = port;
+    opts.isServer = !agent_store && rank == 0;
+    opts.numWorkers = world;
+    opts.waitWorkers = !agent_store;
+    opts.timeout = timeout;
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    if (prefix && *prefix) {
+      store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+    }
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(
+        ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                          : c10d::ProcessGroupGloo::createDefaultDevice());
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    *out = new graft_group{store, pg, timeout};
+  });
+}
+
+void graft_group_free(graft_group* g) { delete g; }
+
+// Sums `t` over the ranks, in place.
+char* graft_group_all_reduce_sum(graft_group* g, at::Tensor* t) {
+  return guarded([&] {
+    std::vector<at::Tensor> ts{*t};
+    g->pg->allreduce(ts, c10d::AllreduceOptions())->wait(g->timeout);
+  });
+}
+
+// Copies rank `root`'s `t` into every rank's `t`.
+char* graft_group_broadcast(graft_group* g, at::Tensor* t, int root) {
+  return guarded([&] {
+    std::vector<at::Tensor> ts{*t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    g->pg->broadcast(ts, o)->wait(g->timeout);
+  });
+}
+
+// Every rank's `t` (same shape on each) into `out` [world, ...], in rank order.
+char* graft_group_all_gather(graft_group* g, at::Tensor* t, at::Tensor* out) {
+  return guarded([&] {
+    std::vector<at::Tensor> in{*t};
+    std::vector<std::vector<at::Tensor>> outs(1);
+    outs[0] = out->unbind(0);
+    g->pg->allgather(outs, in)->wait(g->timeout);
+  });
+}
+
+char* graft_group_barrier(graft_group* g) {
+  return guarded([&] { g->pg->barrier()->wait(g->timeout); });
+}
+
+void graft_free_message(char* m) { free(m); }
+}

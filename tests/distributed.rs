@@ -1,0 +1,221 @@
+//! graft ranks over loopback with Gloo, as separate processes: this test binary starts copies of
+//! itself (directly, and through the venv's torchrun), each copy joins the process group as the
+//! launch variables say and runs its part; a rank that dies or never arrives must make the
+//! others fail within the timeout, not hang.
+use graft::distributed::{Group, Launch};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tch::Tensor;
+
+/// Set in a child process: which part it plays.
+const ROLE: &str = "GRAFT_TEST_ROLE";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn this_test(test: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([test, "--exact", "--nocapture", "--test-threads=1"]);
+    c
+}
+
+/// Starts rank `rank` of `world` of this test binary, playing `role`.
+fn rank(test: &str, role: &str, rank: usize, world: usize, port: u16) -> Child {
+    this_test(test)
+        .env(ROLE, role)
+        .env("RANK", rank.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn join(timeout: Duration) -> anyhow::Result<Group> {
+    let launch = Launch::from_env()?.expect("launched as one of several ranks");
+    Group::join(&launch, timeout)
+}
+
+/// A rank's part in `collectives_give_every_rank_the_same_result`.
+fn collectives() {
+    let g = join(Duration::from_secs(60)).unwrap();
+    let r = g.rank as f32;
+    let mut t = Tensor::from_slice(&[r + 1.0, 10.0 * (r + 1.0)]);
+    g.all_reduce_sum(&mut t).unwrap();
+    assert_eq!(Vec::<f32>::try_from(&t).unwrap(), vec![3.0, 30.0]);
+    let mut b = Tensor::from_slice(&[r, r]);
+    g.broadcast(&mut b, 1).unwrap();
+    assert_eq!(Vec::<f32>::try_from(&b).unwrap(), vec![1.0, 1.0]);
+    let all = g
+        .all_gather(&Tensor::from_slice(&[g.rank as i64; 3]))
+        .unwrap();
+    assert_eq!(all.size(), vec![2, 3]);
+    assert_eq!(
+        Vec::<i64>::try_from(&all.flatten(0, -1)).unwrap(),
+        vec![0, 0, 0, 1, 1, 1]
+    );
+    assert_eq!(g.sum_count(10 + g.rank as u64).unwrap(), 21);
+    g.barrier().unwrap();
+    println!("rank {} of {}: collectives agree", g.rank, g.world);
+}
+
+/// A rank's part in `a_rank_that_dies_ends_the_others_within_the_timeout`: rank 1 joins and
+/// is killed before the first collective; rank 0 must get an error, not wait forever.
+fn dies() {
+    let g = join(Duration::from_secs(60)).unwrap();
+    if g.rank == 1 {
+        // As `kill -9` would: no unwinding, no goodbye to the peers.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut t = Tensor::from_slice(&[1.0f32]);
+    let e = g.all_reduce_sum(&mut t).unwrap_err();
+    println!("rank 0 failed as it should: {e:#}");
+    std::process::exit(3);
+}
+
+/// A rank's part in `a_rendezvous_that_times_out_says_so`: alone in a group of two.
+fn alone() {
+    let e = join(Duration::from_secs(3))
+        .err()
+        .expect("nobody else came");
+    println!("{e:#}");
+    std::process::exit(4);
+}
+
+fn play() -> bool {
+    match std::env::var(ROLE).as_deref() {
+        Ok("collectives") => collectives(),
+        Ok("dies") => dies(),
+        Ok("alone") => alone(),
+        Ok(other) => panic!("unknown role {other}"),
+        Err(_) => return false,
+    }
+    true
+}
+
+#[test]
+fn collectives_give_every_rank_the_same_result() {
+    if play() {
+        return;
+    }
+    let port = free_port();
+    let test = "collectives_give_every_rank_the_same_result";
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| rank(test, "collectives", r, 2, port))
+        .collect();
+    for (r, child) in ranks.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let t = text(&out);
+        assert!(out.status.success(), "rank {r}:\n{t}");
+        assert!(
+            t.contains(&format!("rank {r} of 2: collectives agree")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn torchrun_launches_graft_ranks() {
+    if play() {
+        return;
+    }
+    let torchrun = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    assert!(
+        torchrun.exists(),
+        "{} is missing: run scripts/test.sh",
+        torchrun.display()
+    );
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(torchrun)
+        .args(["--standalone", "--nproc-per-node", "2", "--no-python"])
+        .arg(exe)
+        .args([
+            "torchrun_launches_graft_ranks",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, "collectives")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for r in 0..2 {
+        assert!(
+            t.contains(&format!("rank {r} of 2: collectives agree")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn a_rank_that_dies_ends_the_others_within_the_timeout() {
+    if play() {
+        return;
+    }
+    let port = free_port();
+    let test = "a_rank_that_dies_ends_the_others_within_the_timeout";
+    let start = Instant::now();
+    let ranks: Vec<Child> = (0..2).map(|r| rank(test, "dies", r, 2, port)).collect();
+    let outs: Vec<Output> = ranks
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let t = text(&outs[0]);
+    assert_eq!(outs[0].status.code(), Some(3), "{t}");
+    assert!(t.contains("all-reduce:"), "{t}");
+    assert!(!outs[1].status.success());
+    // Well inside the 60 s timeout: the dead peer's closed connection is noticed at once.
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_rendezvous_that_times_out_says_so() {
+    if play() {
+        return;
+    }
+    let start = Instant::now();
+    let out = rank(
+        "a_rendezvous_that_times_out_says_so",
+        "alone",
+        0,
+        2,
+        free_port(),
+    )
+    .wait_with_output()
+    .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    assert!(
+        t.contains("joining the process group as rank 0 of 2 at 127.0.0.1"),
+        "{t}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
