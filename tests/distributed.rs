@@ -2,6 +2,8 @@
 //! itself (directly, and through the venv's torchrun), each copy joins the process group as the
 //! launch variables say and runs its part; a rank that dies or never arrives must make the
 //! others fail within the timeout, not hang.
+mod common;
+
 use graft::distributed::{Group, Launch};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -146,7 +148,7 @@ fn torchrun_launches_graft_ranks() {
     );
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(torchrun)
-        .args(["--standalone", "--nproc-per-node", "2", "--no-python"])
+        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
         .arg(exe)
         .args([
             "torchrun_launches_graft_ranks",
@@ -218,4 +220,51 @@ fn a_rendezvous_that_times_out_says_so() {
         "{:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn eval_over_two_ranks_gives_the_metrics_of_one() {
+    if play() {
+        return;
+    }
+    let run = common::demo_run("distributed-eval", 1);
+    // The demo's Test plus an unreadable file: scored by shares, skipped once.
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&common::demo().join("Test"), dir.path());
+    std::fs::write(dir.path().join("Kiwi/broken.jpg"), b"not a jpeg").unwrap();
+    let eval = |mut cmd: Command| {
+        let out = cmd
+            .args(["eval", "--json", "--threads", "1", "--run"])
+            .arg(&run)
+            .arg("--data")
+            .arg(dir.path())
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        out
+    };
+    let graft = env!("CARGO_BIN_EXE_graft");
+    let one = eval(Command::new(graft));
+    let mut torchrun =
+        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun"));
+    torchrun
+        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
+        .arg(graft);
+    let two = eval(torchrun);
+    let log = text(&two);
+    assert!(log.contains("rank 0 of 2: scored 24 images"), "{log}");
+    assert!(log.contains("rank 1 of 2: scored 24 images"), "{log}");
+    // The broken file was rank 1's; rank 0 reports the merged count, once.
+    assert!(log.contains("graft: 1 files skipped"), "{log}");
+    assert_eq!(log.matches("files skipped").count(), 1, "{log}");
+    let metrics = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+    };
+    let (a, b) = (metrics(&one), metrics(&two));
+    assert_eq!(a["count"], 48);
+    assert_eq!(a["accuracy"], b["accuracy"]);
+    assert_eq!(a["per_class"], b["per_class"]);
+    let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+    assert!((la - lb).abs() <= 1e-6 * la.abs(), "{la} {lb}");
 }

@@ -5,7 +5,6 @@ use graft::distributed::{Group, Launch};
 use graft::engine::Runtime;
 use graft::inference::embed::{self, EmbedOptions, Format};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
@@ -40,11 +39,10 @@ pub struct EmbedArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// How long ranks wait for each other: joining, and each exchange of results.
-const RANK_TIMEOUT: Duration = Duration::from_secs(300);
-
 pub fn run(args: EmbedArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
-    let group = launch.map(|l| Group::join(l, RANK_TIMEOUT)).transpose()?;
+    let group = launch
+        .map(|l| Group::join(l, super::RANK_TIMEOUT))
+        .transpose()?;
     let opts = EmbedOptions {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,

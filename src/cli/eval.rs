@@ -1,5 +1,6 @@
 //! `graft eval` and `graft predict`.
 use anyhow::Result;
+use graft::distributed::{Group, Launch};
 use graft::engine::Runtime;
 use graft::inference::{Predictor, predict};
 use std::path::PathBuf;
@@ -20,8 +21,14 @@ pub struct EvalArgs {
     pub workers: Option<usize>,
 }
 
-pub fn run(a: EvalArgs, runtime: Runtime) -> Result<()> {
-    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime)?;
+pub fn run(a: EvalArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
+    let group = launch
+        .map(|l| Group::join(l, super::RANK_TIMEOUT))
+        .transpose()?;
+    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, group.as_ref())?;
+    if group.as_ref().is_some_and(|g| g.rank != 0) {
+        return Ok(()); // rank 0 prints them
+    }
     if !skipped.is_empty() {
         eprintln!("graft: {} files skipped", skipped.len());
     }

@@ -87,15 +87,18 @@ fn runtime(device: &str, workers: Option<usize>) -> Result<Runtime> {
     Ok(rt)
 }
 
+/// How long ranks wait for each other: joining, and each exchange of results.
+const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The launch this process is one rank of (torchrun's variables), for commands that share
 /// their work between ranks; any other command is refused rather than run once per rank.
 fn launch(command: &Command) -> Result<Option<Launch>> {
     let launch = Launch::from_env()?;
     if let Some(l) = &launch
-        && !matches!(command, Command::Embed(_))
+        && !matches!(command, Command::Embed(_) | Command::Eval(_))
     {
         return Err(graft::error::bad_input(format!(
-            "WORLD_SIZE={} (rank {}): only graft embed runs as several ranks so far; start this command as one process",
+            "WORLD_SIZE={} (rank {}): only graft embed and graft eval run as several ranks so far; start this command as one process",
             l.world, l.rank
         )));
     }
@@ -119,7 +122,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval(args) => {
             let rt = runtime(device, args.workers)?;
-            eval::run(args, rt)
+            eval::run(args, rt, launch.as_ref())
         }
         Command::Predict(args) => {
             let rt = runtime(device, args.workers)?;

@@ -6,9 +6,10 @@ use crate::data::labelled::Labelled;
 use crate::data::layout;
 use crate::data::loader::Skips;
 use crate::data::walk;
+use crate::distributed::Group;
 use crate::engine::Runtime;
 use crate::error::bad_input;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics, Scored};
 use crate::run::RunFolder;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -18,29 +19,69 @@ use tch::Tensor;
 
 /// Scores a run on labelled images: `data` (DIR/<Class>/..., or a dataset root with a test
 /// folder), or without it the run's own Test part (the split graft made and saved, or the
-/// dataset's test folder or CSV rows).
-pub fn eval(run: &Path, data: Option<&Path>, runtime: Runtime) -> Result<(Metrics, Skips)> {
+/// dataset's test folder or CSV rows). With a process `group`, each rank scores a contiguous
+/// share and every rank returns the metrics over all images.
+pub fn eval(
+    run: &Path,
+    data: Option<&Path>,
+    runtime: Runtime,
+    group: Option<&Group>,
+) -> Result<(Metrics, Skips)> {
     let predictor = Predictor::open(run, runtime.device)?;
     let mut skips = Skips::default();
     let items = match data {
         Some(data) => {
             let dir = layout::test_folder(data).unwrap_or_else(|| data.to_path_buf());
             let folder = ImageFolder::scan_with_classes(&dir, predictor.classes())?;
-            skips.report(folder.problems.iter());
+            if group.is_none_or(|g| g.rank == 0) {
+                skips.report(folder.problems.iter());
+            } else {
+                for p in &folder.problems {
+                    skips.record(p);
+                }
+            }
             folder.items
         }
         None => run_test_items(run, &predictor)?,
     };
-    let set = Labelled::from_items(&items);
-    let metrics = score::evaluate(
-        predictor.model(),
+    let mut set = Labelled::from_items(&items);
+    if let Some(g) = group {
+        let share: Vec<usize> = crate::distributed::shard(set.len(), g.rank, g.world).collect();
+        set = set.subset(&share);
+    }
+    let (model, classes) = (predictor.model(), predictor.classes());
+    let scored = score::score_each(
+        model,
         &set,
-        predictor.classes(),
+        classes,
         predictor.preprocess(),
         runtime,
         &mut skips,
     )?;
-    Ok((metrics, skips))
+    let Some(g) = group else {
+        return Ok((metrics::compute(classes, &scored), skips));
+    };
+    eprintln!(
+        "graft: rank {} of {}: scored {} images",
+        g.rank,
+        g.world,
+        scored.len()
+    );
+    // Every rank's results in rank order: the input order, as one process scores it.
+    let rows: Vec<String> = scored
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()?;
+    let scored: Vec<Scored> = g
+        .all_gather_strings(&rows)?
+        .iter()
+        .map(|r| serde_json::from_str(r))
+        .collect::<Result<_, _>>()?;
+    let mut all_skips = Skips::default();
+    for m in g.all_gather_strings(&skips.messages().cloned().collect::<Vec<_>>())? {
+        all_skips.record(&m);
+    }
+    Ok((metrics::compute(classes, &scored), all_skips))
 }
 
 /// The Test images of the run itself, labelled by its classes.

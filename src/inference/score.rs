@@ -70,6 +70,19 @@ pub fn evaluate(
     runtime: Runtime,
     skips: &mut Skips,
 ) -> Result<Metrics> {
+    let scored = score_each(model, set, classes, preprocess, runtime, skips)?;
+    Ok(metrics::compute(classes, &scored))
+}
+
+/// The per-image results of [`evaluate`], in the order of `set`.
+pub fn score_each(
+    model: &Classifier,
+    set: &Labelled,
+    classes: &[String],
+    preprocess: Preprocess,
+    runtime: Runtime,
+    skips: &mut Skips,
+) -> Result<Vec<Scored>> {
     let order: Vec<usize> = (0..set.len()).collect();
     let bar = crate::progress::bar(set.len() as u64, "scoring");
     let mut scorer = Scorer::new(classes);
@@ -92,5 +105,5 @@ pub fn evaluate(
         crate::engine::release_free_memory();
     }
     bar.finish_and_clear();
-    Ok(scorer.finish())
+    Ok(scorer.scored)
 }
