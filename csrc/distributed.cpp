@@ -12,8 +12,10 @@
 struct graft_group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-  std::chrono::milliseconds timeout;
 };
+
+// Each collective's own bound, for Gloo's transfers and for the wait on them.
+using ms = std::chrono::milliseconds;
 
 template <typename F>
 static char* guarded(F f) {
@@ -54,42 +56,52 @@ char* graft_group_join(const char* host, uint16_t port, int rank, int world, int
         ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
                           : c10d::ProcessGroupGloo::createDefaultDevice());
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-    *out = new graft_group{store, pg, timeout};
+    *out = new graft_group{store, pg};
   });
 }
 
 void graft_group_free(graft_group* g) { delete g; }
 
 // Sums `t` over the ranks, in place.
-char* graft_group_all_reduce_sum(graft_group* g, at::Tensor* t) {
+char* graft_group_all_reduce_sum(graft_group* g, at::Tensor* t, int64_t timeout_ms) {
   return guarded([&] {
     std::vector<at::Tensor> ts{*t};
-    g->pg->allreduce(ts, c10d::AllreduceOptions())->wait(g->timeout);
+    c10d::AllreduceOptions o;
+    o.timeout = ms(timeout_ms);
+    g->pg->allreduce(ts, o)->wait(ms(timeout_ms));
   });
 }
 
 // Copies rank `root`'s `t` into every rank's `t`.
-char* graft_group_broadcast(graft_group* g, at::Tensor* t, int root) {
+char* graft_group_broadcast(graft_group* g, at::Tensor* t, int root, int64_t timeout_ms) {
   return guarded([&] {
     std::vector<at::Tensor> ts{*t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    g->pg->broadcast(ts, o)->wait(g->timeout);
+    o.timeout = ms(timeout_ms);
+    g->pg->broadcast(ts, o)->wait(ms(timeout_ms));
   });
 }
 
 // Every rank's `t` (same shape on each) into `out` [world, ...], in rank order.
-char* graft_group_all_gather(graft_group* g, at::Tensor* t, at::Tensor* out) {
+char* graft_group_all_gather(graft_group* g, at::Tensor* t, at::Tensor* out,
+                             int64_t timeout_ms) {
   return guarded([&] {
     std::vector<at::Tensor> in{*t};
     std::vector<std::vector<at::Tensor>> outs(1);
     outs[0] = out->unbind(0);
-    g->pg->allgather(outs, in)->wait(g->timeout);
+    c10d::AllgatherOptions o;
+    o.timeout = ms(timeout_ms);
+    g->pg->allgather(outs, in, o)->wait(ms(timeout_ms));
   });
 }
 
-char* graft_group_barrier(graft_group* g) {
-  return guarded([&] { g->pg->barrier()->wait(g->timeout); });
+char* graft_group_barrier(graft_group* g, int64_t timeout_ms) {
+  return guarded([&] {
+    c10d::BarrierOptions o;
+    o.timeout = ms(timeout_ms);
+    g->pg->barrier(o)->wait(ms(timeout_ms));
+  });
 }
 
 void graft_free_message(char* m) { free(m); }

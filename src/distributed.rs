@@ -30,10 +30,20 @@ unsafe extern "C" {
         out: *mut *mut RawGroup,
     ) -> Message;
     fn graft_group_free(g: *mut RawGroup);
-    fn graft_group_all_reduce_sum(g: *mut RawGroup, t: *mut c_void) -> Message;
-    fn graft_group_broadcast(g: *mut RawGroup, t: *mut c_void, root: c_int) -> Message;
-    fn graft_group_all_gather(g: *mut RawGroup, t: *mut c_void, out: *mut c_void) -> Message;
-    fn graft_group_barrier(g: *mut RawGroup) -> Message;
+    fn graft_group_all_reduce_sum(g: *mut RawGroup, t: *mut c_void, timeout_ms: i64) -> Message;
+    fn graft_group_broadcast(
+        g: *mut RawGroup,
+        t: *mut c_void,
+        root: c_int,
+        timeout_ms: i64,
+    ) -> Message;
+    fn graft_group_all_gather(
+        g: *mut RawGroup,
+        t: *mut c_void,
+        out: *mut c_void,
+        timeout_ms: i64,
+    ) -> Message;
+    fn graft_group_barrier(g: *mut RawGroup, timeout_ms: i64) -> Message;
     fn graft_free_message(m: Message);
 }
 
@@ -127,9 +137,12 @@ pub fn shard(n: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
 }
 
 /// A joined process group: collectives over every rank, each bounded by the join's timeout
-/// (a rank that died makes the others fail within it instead of hanging).
+/// (a rank that died makes the others fail within it instead of hanging; one whose connection
+/// closed, at once), or by more where [`Group::allow_for`] says the others may be behind.
 pub struct Group {
     raw: *mut RawGroup,
+    timeout: Duration,
+    bound: std::cell::Cell<Duration>,
     /// This process's rank.
     pub rank: usize,
     /// Number of ranks.
@@ -171,16 +184,41 @@ impl Group {
         check(m, &what)?;
         Ok(Group {
             raw,
+            timeout,
+            bound: std::cell::Cell::new(timeout),
             rank: launch.rank,
             world: launch.world,
         })
     }
 
+    /// Lets the next collectives wait `work` more than the join's timeout, twice over: after a
+    /// rank spent `work` on its share, the others, with shares of the same size, may still be
+    /// at theirs.
+    pub fn allow_for(&self, work: Duration) {
+        self.bound.set(self.timeout + 2 * work);
+    }
+
+    fn bound_ms(&self) -> i64 {
+        self.bound.get().as_millis() as i64
+    }
+
+    /// Names a collective and how long it waits, for its error.
+    fn what(&self, name: &str) -> String {
+        format!(
+            "{name} (rank {} of {}, waiting at most {} s for the others)",
+            self.rank,
+            self.world,
+            self.bound.get().as_secs()
+        )
+    }
+
     /// Sums `t` over the ranks, in place on every rank.
     pub fn all_reduce_sum(&self, t: &mut Tensor) -> Result<()> {
         check(
-            unsafe { graft_group_all_reduce_sum(self.raw, t.as_mut_ptr() as *mut c_void) },
-            "all-reduce",
+            unsafe {
+                graft_group_all_reduce_sum(self.raw, t.as_mut_ptr() as *mut c_void, self.bound_ms())
+            },
+            &self.what("all-reduce"),
         )
     }
 
@@ -188,9 +226,14 @@ impl Group {
     pub fn broadcast(&self, t: &mut Tensor, root: usize) -> Result<()> {
         check(
             unsafe {
-                graft_group_broadcast(self.raw, t.as_mut_ptr() as *mut c_void, root as c_int)
+                graft_group_broadcast(
+                    self.raw,
+                    t.as_mut_ptr() as *mut c_void,
+                    root as c_int,
+                    self.bound_ms(),
+                )
             },
-            "broadcast",
+            &self.what("broadcast"),
         )
     }
 
@@ -206,16 +249,20 @@ impl Group {
                     self.raw,
                     t.as_mut_ptr() as *mut c_void,
                     out.as_mut_ptr() as *mut c_void,
+                    self.bound_ms(),
                 )
             },
-            "all-gather",
+            &self.what("all-gather"),
         )?;
         Ok(out)
     }
 
     /// Returns once every rank has reached it.
     pub fn barrier(&self) -> Result<()> {
-        check(unsafe { graft_group_barrier(self.raw) }, "barrier")
+        check(
+            unsafe { graft_group_barrier(self.raw, self.bound_ms()) },
+            &self.what("barrier"),
+        )
     }
 
     /// Every rank's rows ([k, ...], k may differ between ranks, the rest of the shape may not),

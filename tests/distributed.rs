@@ -94,6 +94,35 @@ fn dies() {
     std::process::exit(3);
 }
 
+/// A rank's part in `a_slow_rank_is_waited_for_as_allowed_and_a_hung_one_is_not`: rank 1
+/// reaches the all-reduce 5 s late, past the join's 3 s timeout; rank 0 allows for it or not.
+fn late(allow: bool) {
+    let g = join(Duration::from_secs(3)).unwrap();
+    if g.rank == 1 {
+        std::thread::sleep(Duration::from_secs(5));
+    } else if allow {
+        // As after 4 s of its own work: the others may need as long again.
+        g.allow_for(Duration::from_secs(4));
+    }
+    let start = Instant::now();
+    let mut t = Tensor::from_slice(&[1.0f32]);
+    match g.all_reduce_sum(&mut t) {
+        Ok(()) => println!(
+            "rank {}: waited {:.1} s",
+            g.rank,
+            start.elapsed().as_secs_f64()
+        ),
+        Err(e) => {
+            println!(
+                "rank {}: gave up after {:.1} s: {e:#}",
+                g.rank,
+                start.elapsed().as_secs_f64()
+            );
+            std::process::exit(5);
+        }
+    }
+}
+
 /// A rank's part in `a_rendezvous_that_times_out_says_so`: alone in a group of two.
 fn alone() {
     let e = join(Duration::from_secs(3))
@@ -108,6 +137,8 @@ fn play() -> bool {
         Ok("collectives") => collectives(),
         Ok("dies") => dies(),
         Ok("alone") => alone(),
+        Ok("late") => late(true),
+        Ok("hung") => late(false),
         Ok(other) => panic!("unknown role {other}"),
         Err(_) => return false,
     }
@@ -184,7 +215,11 @@ fn a_rank_that_dies_ends_the_others_within_the_timeout() {
         .collect();
     let t = text(&outs[0]);
     assert_eq!(outs[0].status.code(), Some(3), "{t}");
-    assert!(t.contains("all-reduce:"), "{t}");
+    assert!(
+        t.contains("all-reduce (rank 0 of 2, waiting at most 60 s"),
+        "{t}"
+    );
+    assert!(t.contains("Connection closed by peer"), "{t}");
     assert!(!outs[1].status.success());
     // Well inside the 60 s timeout: the dead peer's closed connection is noticed at once.
     assert!(
@@ -267,4 +302,42 @@ fn eval_over_two_ranks_gives_the_metrics_of_one() {
     assert_eq!(a["per_class"], b["per_class"]);
     let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
     assert!((la - lb).abs() <= 1e-6 * la.abs(), "{la} {lb}");
+}
+
+#[test]
+fn a_slow_rank_is_waited_for_as_allowed_and_a_hung_one_is_not() {
+    if play() {
+        return;
+    }
+    let test = "a_slow_rank_is_waited_for_as_allowed_and_a_hung_one_is_not";
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2).map(|r| rank(test, "late", r, 2, port)).collect();
+    let outs: Vec<Output> = ranks
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", text(o));
+    }
+    assert!(
+        text(&outs[0]).contains("rank 0: waited"),
+        "{}",
+        text(&outs[0])
+    );
+    // Without the allowance rank 0 gives up after the 3 s timeout, not at rank 1's pace.
+    let port = free_port();
+    let mut ranks: Vec<Child> = (0..2).map(|r| rank(test, "hung", r, 2, port)).collect();
+    let mut late = ranks.pop().unwrap();
+    let first = ranks.pop().unwrap().wait_with_output().unwrap();
+    let _ = late.kill();
+    let _ = late.wait();
+    let t = text(&first);
+    assert_eq!(first.status.code(), Some(5), "{t}");
+    let secs: f64 = t
+        .split("gave up after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!((2.5..4.9).contains(&secs), "{t}");
 }

@@ -113,10 +113,12 @@ pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary>
     let seconds = start.elapsed().as_secs_f64();
     let embedded = rows.len();
     let (rows, skipped) = match group {
-        Some(g) => (
-            gather(g, rows, opts.arch.feature_dim)?,
-            g.all_gather_strings(&skipped)?,
-        ),
+        Some(g) => {
+            // The others may still be at their shares, as long as this one took at its own.
+            g.allow_for(start.elapsed());
+            let rows = gather(g, rows, opts.arch.feature_dim)?;
+            (rows, g.all_gather_strings(&skipped)?)
+        }
         None => (rows, skipped),
     };
     let wrote = group.is_none_or(|g| g.rank == 0);

@@ -44,6 +44,7 @@ pub fn eval(
         }
         None => run_test_items(run, &predictor)?,
     };
+    let start = std::time::Instant::now();
     let mut set = Labelled::from_items(&items);
     if let Some(g) = group {
         let share: Vec<usize> = crate::distributed::shard(set.len(), g.rank, g.world).collect();
@@ -67,6 +68,7 @@ pub fn eval(
         g.world,
         scored.len()
     );
+    g.allow_for(start.elapsed());
     // Every rank's results in rank order: the input order, as one process scores it.
     let rows: Vec<String> = scored
         .iter()
