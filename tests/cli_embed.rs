@@ -275,7 +275,7 @@ fn commands_that_do_not_share_work_refuse_to_run_as_ranks() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("only graft embed and graft eval run as several ranks"),
+        stderr.contains("only graft embed, eval and predict run as several ranks"),
         "{stderr}"
     );
 }

@@ -258,7 +258,7 @@ fn a_rendezvous_that_times_out_says_so() {
 }
 
 #[test]
-fn eval_over_two_ranks_gives_the_metrics_of_one() {
+fn eval_and_predict_over_two_ranks_match_one_process() {
     if play() {
         return;
     }
@@ -302,6 +302,42 @@ fn eval_over_two_ranks_gives_the_metrics_of_one() {
     assert_eq!(a["per_class"], b["per_class"]);
     let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
     assert!((la - lb).abs() <= 1e-6 * la.abs(), "{la} {lb}");
+
+    // predict: the same images, classes and probabilities, in the same order, printed once.
+    let predict = |mut cmd: Command| {
+        let out = cmd
+            .args(["predict", "--json", "--threads", "1", "--run"])
+            .arg(&run)
+            .arg(dir.path())
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        out
+    };
+    let one = predict(Command::new(graft));
+    let mut torchrun =
+        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun"));
+    torchrun
+        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
+        .arg(graft);
+    let two = predict(torchrun);
+    let log = text(&two);
+    assert!(log.contains("rank 0 of 2: predicted 24 images"), "{log}");
+    assert!(log.contains("rank 1 of 2: predicted 24 images"), "{log}");
+    let (a, b) = (metrics(&one), metrics(&two));
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), 48);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["path"], y["path"]);
+        assert_eq!(x["top"][0]["class"], y["top"][0]["class"]);
+        let (p, q) = (
+            x["top"][0]["probability"].as_f64().unwrap(),
+            y["top"][0]["probability"].as_f64().unwrap(),
+        );
+        assert!((p - q).abs() < 1e-6, "{p} {q}");
+    }
 }
 
 #[test]

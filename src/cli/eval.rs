@@ -69,9 +69,16 @@ pub struct PredictArgs {
     pub images: Vec<PathBuf>,
 }
 
-pub fn run_predict(a: PredictArgs, runtime: Runtime) -> Result<()> {
+pub fn run_predict(a: PredictArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
+    let group = launch
+        .map(|l| Group::join(l, super::RANK_TIMEOUT))
+        .transpose()?;
     let predictor = Predictor::open(&a.run, runtime.device)?;
-    let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, runtime.workers)?;
+    let share = (runtime.workers, group.as_ref());
+    let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, share)?;
+    if group.as_ref().is_some_and(|g| g.rank != 0) {
+        return Ok(()); // rank 0 prints them
+    }
     for msg in &skipped {
         eprintln!("graft: skipped {msg}");
     }

@@ -95,10 +95,13 @@ const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 fn launch(command: &Command) -> Result<Option<Launch>> {
     let launch = Launch::from_env()?;
     if let Some(l) = &launch
-        && !matches!(command, Command::Embed(_) | Command::Eval(_))
+        && !matches!(
+            command,
+            Command::Embed(_) | Command::Eval(_) | Command::Predict(_)
+        )
     {
         return Err(graft::error::bad_input(format!(
-            "WORLD_SIZE={} (rank {}): only graft embed and graft eval run as several ranks so far; start this command as one process",
+            "WORLD_SIZE={} (rank {}): only graft embed, eval and predict run as several ranks so far; start this command as one process",
             l.world, l.rank
         )));
     }
@@ -126,7 +129,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Predict(args) => {
             let rt = runtime(device, args.workers)?;
-            eval::run_predict(args, rt)
+            eval::run_predict(args, rt, launch.as_ref())
         }
         Command::Check(args) => check::run(args),
         Command::Export(args) => export::run(args),

@@ -131,7 +131,7 @@ pub struct ClassProbability {
 }
 
 /// The most probable classes of one image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Prediction {
     /// The image file.
     pub path: String,
@@ -155,18 +155,27 @@ pub fn top_k(probabilities: &Tensor, classes: &[String], k: usize) -> Vec<Vec<Cl
         .collect()
 }
 
-/// The `top_k` most probable classes of each image (files or folders); files that cannot be
+/// The `top_k` most probable classes of each image (files or folders); with a process `group`,
+/// each rank predicts a contiguous share and every rank returns all, in input order. Files that cannot be
 /// used are returned as messages naming them.
 pub fn predict(
     predictor: &Predictor,
     inputs: &[PathBuf],
     top_k_classes: usize,
-    workers: usize,
+    (workers, group): (usize, Option<&Group>),
 ) -> Result<(Vec<Prediction>, Vec<String>)> {
+    let start = std::time::Instant::now();
     let found = walk::collect_inputs(inputs)?;
-    let mut skipped = found.problems;
+    // Problems found while listing are every rank's; one reports them.
+    let mut skipped = match group {
+        Some(g) if g.rank != 0 => Vec::new(),
+        _ => found.problems,
+    };
     let paths = Arc::new(found.files);
-    let order = (0..paths.len()).collect();
+    let order = match group {
+        Some(g) => crate::distributed::shard(paths.len(), g.rank, g.world).collect(),
+        None => (0..paths.len()).collect(),
+    };
     let pre = predictor.preprocess();
     let batch = super::batch_for(pre.size);
     let batches = super::image_batches(paths.clone(), order, pre, batch, workers);
@@ -186,5 +195,25 @@ pub fn predict(
         }
         crate::engine::release_free_memory();
     }
-    Ok((out, skipped))
+    let Some(g) = group else {
+        return Ok((out, skipped));
+    };
+    eprintln!(
+        "graft: rank {} of {}: predicted {} images",
+        g.rank,
+        g.world,
+        out.len()
+    );
+    g.allow_for(start.elapsed());
+    // Every rank's predictions in rank order: the input order, as one process gives them.
+    let rows: Vec<String> = out
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()?;
+    let out = g
+        .all_gather_strings(&rows)?
+        .iter()
+        .map(|r| serde_json::from_str(r))
+        .collect::<Result<_, _>>()?;
+    Ok((out, g.all_gather_strings(&skipped)?))
 }
