@@ -3,6 +3,8 @@
 //! over it) reached through graft's small C++ bridge (`csrc/distributed.cpp`), since tch does
 //! not bind c10d.
 use anyhow::{Result, anyhow};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::time::Duration;
 use tch::Tensor;
@@ -134,6 +136,11 @@ impl Launch {
 pub fn shard(n: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
     let world = world.max(1);
     n * rank / world..n * (rank + 1) / world
+}
+
+/// The items `0..n` this process takes: its shard as one of `group`'s ranks, else all of them.
+pub fn share(n: usize, group: Option<&Group>) -> std::ops::Range<usize> {
+    group.map_or(0..n, |g| shard(n, g.rank, g.world))
 }
 
 /// A joined process group: collectives over every rank, each bounded by the join's timeout
@@ -289,19 +296,14 @@ impl Group {
         Ok(Tensor::cat(&parts, 0))
     }
 
-    /// Every rank's strings, in rank order, on every rank.
-    pub fn all_gather_strings(&self, items: &[String]) -> Result<Vec<String>> {
+    /// Every rank's `items`, concatenated in rank order, on every rank (sent as JSON).
+    pub fn all_gather_json<T: Serialize + DeserializeOwned>(&self, items: &[T]) -> Result<Vec<T>> {
         let bytes = serde_json::to_vec(items)?;
-        let all = self.all_gather_rows(&Tensor::from_slice(&bytes))?;
-        let all = Vec::<u8>::try_from(&all)?;
-        let mut out = Vec::new();
-        let mut rest = all.as_slice();
+        let all = Vec::<u8>::try_from(&self.all_gather_rows(&Tensor::from_slice(&bytes))?)?;
         // Each rank's part is one JSON list; they follow each other without separators.
-        while !rest.is_empty() {
-            let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<Vec<String>>();
-            let Some(part) = stream.next() else { break };
+        let mut out = Vec::new();
+        for part in serde_json::Deserializer::from_slice(&all).into_iter::<Vec<T>>() {
             out.extend(part?);
-            rest = &rest[stream.byte_offset()..];
         }
         Ok(out)
     }

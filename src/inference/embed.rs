@@ -81,10 +81,7 @@ pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary>
         size: size as u32,
         resize: opts.resize,
     };
-    let order = match group {
-        Some(g) => crate::distributed::shard(paths.len(), g.rank, g.world).collect(),
-        None => (0..paths.len()).collect(),
-    };
+    let order = crate::distributed::share(paths.len(), group).collect();
     let batches = super::image_batches(
         paths.clone(),
         order,
@@ -117,7 +114,7 @@ pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary>
             // The others may still be at their shares, as long as this one took at its own.
             g.allow_for(start.elapsed());
             let rows = gather(g, rows, opts.arch.feature_dim)?;
-            (rows, g.all_gather_strings(&skipped)?)
+            (rows, g.all_gather_json(&skipped)?)
         }
         None => (rows, skipped),
     };

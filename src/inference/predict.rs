@@ -9,7 +9,7 @@ use crate::data::walk;
 use crate::distributed::Group;
 use crate::engine::Runtime;
 use crate::error::bad_input;
-use crate::metrics::{self, Metrics, Scored};
+use crate::metrics::{self, Metrics};
 use crate::run::RunFolder;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -45,11 +45,8 @@ pub fn eval(
         None => run_test_items(run, &predictor)?,
     };
     let start = std::time::Instant::now();
-    let mut set = Labelled::from_items(&items);
-    if let Some(g) = group {
-        let share: Vec<usize> = crate::distributed::shard(set.len(), g.rank, g.world).collect();
-        set = set.subset(&share);
-    }
+    let all = Labelled::from_items(&items);
+    let set = all.subset(&crate::distributed::share(all.len(), group).collect::<Vec<_>>());
     let (model, classes) = (predictor.model(), predictor.classes());
     let scored = score::score_each(
         model,
@@ -70,17 +67,9 @@ pub fn eval(
     );
     g.allow_for(start.elapsed());
     // Every rank's results in rank order: the input order, as one process scores it.
-    let rows: Vec<String> = scored
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<_, _>>()?;
-    let scored: Vec<Scored> = g
-        .all_gather_strings(&rows)?
-        .iter()
-        .map(|r| serde_json::from_str(r))
-        .collect::<Result<_, _>>()?;
+    let scored = g.all_gather_json(&scored)?;
     let mut all_skips = Skips::default();
-    for m in g.all_gather_strings(&skips.messages().cloned().collect::<Vec<_>>())? {
+    for m in g.all_gather_json(&skips.messages().cloned().collect::<Vec<_>>())? {
         all_skips.record(&m);
     }
     Ok((metrics::compute(classes, &scored), all_skips))
@@ -172,10 +161,7 @@ pub fn predict(
         _ => found.problems,
     };
     let paths = Arc::new(found.files);
-    let order = match group {
-        Some(g) => crate::distributed::shard(paths.len(), g.rank, g.world).collect(),
-        None => (0..paths.len()).collect(),
-    };
+    let order = crate::distributed::share(paths.len(), group).collect();
     let pre = predictor.preprocess();
     let batch = super::batch_for(pre.size);
     let batches = super::image_batches(paths.clone(), order, pre, batch, workers);
@@ -206,14 +192,5 @@ pub fn predict(
     );
     g.allow_for(start.elapsed());
     // Every rank's predictions in rank order: the input order, as one process gives them.
-    let rows: Vec<String> = out
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<_, _>>()?;
-    let out = g
-        .all_gather_strings(&rows)?
-        .iter()
-        .map(|r| serde_json::from_str(r))
-        .collect::<Result<_, _>>()?;
-    Ok((out, g.all_gather_strings(&skipped)?))
+    Ok((g.all_gather_json(&out)?, g.all_gather_json(&skipped)?))
 }
