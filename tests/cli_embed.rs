@@ -161,17 +161,10 @@ fn embed_refuses_bad_requests_before_work() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("at least 75 px"));
 }
 
-/// `graft embed` as two ranks under the venv's torchrun (Gloo over loopback).
+/// `graft` as two ranks under the venv's torchrun (Gloo over loopback).
 fn torchrun() -> Command {
-    let exe = repo().join(".venv/bin/torchrun");
-    assert!(
-        exe.exists(),
-        "{} is missing: run scripts/test.sh",
-        exe.display()
-    );
-    let mut cmd = Command::new(exe);
-    cmd.args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
-        .arg(env!("CARGO_BIN_EXE_graft"))
+    let mut cmd = common::torchrun(2);
+    cmd.arg(env!("CARGO_BIN_EXE_graft"))
         .env_remove("LD_LIBRARY_PATH");
     cmd
 }

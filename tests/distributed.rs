@@ -6,7 +6,6 @@ mod common;
 
 use graft::distributed::{Group, Launch};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tch::Tensor;
@@ -22,9 +21,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Arguments that make this test binary run `test` alone, printing what it prints.
+fn only(test: &str) -> [&str; 4] {
+    [test, "--exact", "--nocapture", "--test-threads=1"]
+}
+
 fn this_test(test: &str) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([test, "--exact", "--nocapture", "--test-threads=1"]);
+    c.args(only(test));
     c
 }
 
@@ -171,22 +175,9 @@ fn torchrun_launches_graft_ranks() {
     if play() {
         return;
     }
-    let torchrun = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
-    assert!(
-        torchrun.exists(),
-        "{} is missing: run scripts/test.sh",
-        torchrun.display()
-    );
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(torchrun)
-        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
-        .arg(exe)
-        .args([
-            "torchrun_launches_graft_ranks",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = common::torchrun(2)
+        .arg(std::env::current_exe().unwrap())
+        .args(only("torchrun_launches_graft_ranks"))
         .env(ROLE, "collectives")
         .output()
         .unwrap();
@@ -267,26 +258,27 @@ fn eval_and_predict_over_two_ranks_match_one_process() {
     let dir = tempfile::tempdir().unwrap();
     common::copy_tree(&common::demo().join("Test"), dir.path());
     std::fs::write(dir.path().join("Kiwi/broken.jpg"), b"not a jpeg").unwrap();
-    let eval = |mut cmd: Command| {
-        let out = cmd
-            .args(["eval", "--json", "--threads", "1", "--run"])
-            .arg(&run)
-            .arg("--data")
-            .arg(dir.path())
-            .env_remove("LD_LIBRARY_PATH")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        out
-    };
+    // The same command as one process and as two torchrun ranks.
     let graft = env!("CARGO_BIN_EXE_graft");
-    let one = eval(Command::new(graft));
-    let mut torchrun =
-        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun"));
-    torchrun
-        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
-        .arg(graft);
-    let two = eval(torchrun);
+    let both = |command: &str, before_images: &[&str]| -> (Output, Output) {
+        let mut torchrun = common::torchrun(2);
+        torchrun.arg(graft);
+        [Command::new(graft), torchrun]
+            .map(|mut cmd| {
+                let out = cmd
+                    .args([command, "--json", "--threads", "1", "--run"])
+                    .arg(&run)
+                    .args(before_images)
+                    .arg(dir.path())
+                    .env_remove("LD_LIBRARY_PATH")
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", text(&out));
+                out
+            })
+            .into()
+    };
+    let (one, two) = both("eval", &["--data"]);
     let log = text(&two);
     assert!(log.contains("rank 0 of 2: scored 24 images"), "{log}");
     assert!(log.contains("rank 1 of 2: scored 24 images"), "{log}");
@@ -304,24 +296,7 @@ fn eval_and_predict_over_two_ranks_match_one_process() {
     assert!((la - lb).abs() <= 1e-6 * la.abs(), "{la} {lb}");
 
     // predict: the same images, classes and probabilities, in the same order, printed once.
-    let predict = |mut cmd: Command| {
-        let out = cmd
-            .args(["predict", "--json", "--threads", "1", "--run"])
-            .arg(&run)
-            .arg(dir.path())
-            .env_remove("LD_LIBRARY_PATH")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        out
-    };
-    let one = predict(Command::new(graft));
-    let mut torchrun =
-        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun"));
-    torchrun
-        .args(["--standalone", "--nproc-per-node", "2", "--no-python", "--"])
-        .arg(graft);
-    let two = predict(torchrun);
+    let (one, two) = both("predict", &[]);
     let log = text(&two);
     assert!(log.contains("rank 0 of 2: predicted 24 images"), "{log}");
     assert!(log.contains("rank 1 of 2: predicted 24 images"), "{log}");

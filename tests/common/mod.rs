@@ -98,3 +98,23 @@ pub fn demo_run(name: &str, epochs: usize) -> PathBuf {
     );
     run
 }
+
+/// The venv's torchrun starting `nproc` ranks on this machine of the program that the caller
+/// adds (after the `--` that keeps torchrun's parser off the program's options).
+pub fn torchrun(nproc: usize) -> std::process::Command {
+    let exe = repo().join(".venv/bin/torchrun");
+    assert!(
+        exe.exists(),
+        "{} is missing: run scripts/test.sh",
+        exe.display()
+    );
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--standalone",
+        "--nproc-per-node",
+        &nproc.to_string(),
+        "--no-python",
+        "--",
+    ]);
+    cmd
+}
