@@ -1,7 +1,7 @@
 //! `graft embed`.
 use super::BackboneArgs;
 use anyhow::Result;
-use graft::distributed::{Group, Launch};
+use graft::distributed::Group;
 use graft::engine::Runtime;
 use graft::inference::embed::{self, EmbedOptions, Format};
 use std::path::PathBuf;
@@ -39,10 +39,7 @@ pub struct EmbedArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(args: EmbedArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
-    let group = launch
-        .map(|l| Group::join(l, super::RANK_TIMEOUT))
-        .transpose()?;
+pub fn run(args: EmbedArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
     let opts = EmbedOptions {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,
@@ -57,8 +54,8 @@ pub fn run(args: EmbedArgs, runtime: Runtime, launch: Option<&Launch>) -> Result
             FormatArg::Json => Format::Json,
         },
     };
-    let s = embed::embed(&opts, group.as_ref())?;
-    let rank = group.as_ref().map_or(String::new(), |g| {
+    let s = embed::embed(&opts, group)?;
+    let rank = group.map_or(String::new(), |g| {
         format!("rank {} of {}: ", g.rank, g.world)
     });
     eprintln!(

@@ -1,6 +1,6 @@
 //! `graft eval` and `graft predict`.
 use anyhow::Result;
-use graft::distributed::{Group, Launch};
+use graft::distributed::Group;
 use graft::engine::Runtime;
 use graft::inference::{Predictor, predict};
 use std::path::PathBuf;
@@ -21,12 +21,9 @@ pub struct EvalArgs {
     pub workers: Option<usize>,
 }
 
-pub fn run(a: EvalArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
-    let group = launch
-        .map(|l| Group::join(l, super::RANK_TIMEOUT))
-        .transpose()?;
-    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, group.as_ref())?;
-    if group.as_ref().is_some_and(|g| g.rank != 0) {
+pub fn run(a: EvalArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
+    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, group)?;
+    if group.is_some_and(|g| g.rank != 0) {
         return Ok(()); // rank 0 prints them
     }
     if !skipped.is_empty() {
@@ -69,14 +66,11 @@ pub struct PredictArgs {
     pub images: Vec<PathBuf>,
 }
 
-pub fn run_predict(a: PredictArgs, runtime: Runtime, launch: Option<&Launch>) -> Result<()> {
-    let group = launch
-        .map(|l| Group::join(l, super::RANK_TIMEOUT))
-        .transpose()?;
+pub fn run_predict(a: PredictArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
     let predictor = Predictor::open(&a.run, runtime.device)?;
-    let share = (runtime.workers, group.as_ref());
+    let share = (runtime.workers, group);
     let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, share)?;
-    if group.as_ref().is_some_and(|g| g.rank != 0) {
+    if group.is_some_and(|g| g.rank != 0) {
         return Ok(()); // rank 0 prints them
     }
     for msg in &skipped {

@@ -11,7 +11,7 @@ mod weights;
 use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
-use graft::distributed::Launch;
+use graft::distributed::{Group, Launch};
 use graft::engine::{self, Runtime};
 use graft::models::Arch;
 
@@ -90,9 +90,9 @@ fn runtime(device: &str, workers: Option<usize>) -> Result<Runtime> {
 /// How long ranks wait for each other: joining, and each exchange of results.
 const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// The launch this process is one rank of (torchrun's variables), for commands that share
-/// their work between ranks; any other command is refused rather than run once per rank.
-fn launch(command: &Command) -> Result<Option<Launch>> {
+/// The process group this process joins as one rank (torchrun's variables), for commands that
+/// share their work between ranks; any other command is refused rather than run once per rank.
+fn group(command: &Command) -> Result<Option<Group>> {
     let launch = Launch::from_env()?;
     if let Some(l) = &launch
         && !matches!(
@@ -105,19 +105,19 @@ fn launch(command: &Command) -> Result<Option<Launch>> {
             l.world, l.rank
         )));
     }
-    Ok(launch)
+    launch.map(|l| Group::join(&l, RANK_TIMEOUT)).transpose()
 }
 
 /// Runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
     let device = cli.device.as_str();
-    let launch = launch(&cli.command)?;
+    let group = group(&cli.command)?;
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
         Command::Embed(args) => {
             let rt = runtime(device, args.workers)?;
-            embed::run(args, rt, launch.as_ref())
+            embed::run(args, rt, group.as_ref())
         }
         Command::Train(args) => {
             let rt = runtime(device, args.workers)?;
@@ -125,11 +125,11 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval(args) => {
             let rt = runtime(device, args.workers)?;
-            eval::run(args, rt, launch.as_ref())
+            eval::run(args, rt, group.as_ref())
         }
         Command::Predict(args) => {
             let rt = runtime(device, args.workers)?;
-            eval::run_predict(args, rt, launch.as_ref())
+            eval::run_predict(args, rt, group.as_ref())
         }
         Command::Check(args) => check::run(args),
         Command::Export(args) => export::run(args),
