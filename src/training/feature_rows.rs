@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 pub struct FeatureRows {
     file: File,
     dir: PathBuf,
-    /// Shape of one row (its first dimension dropped); known from the first push.
+    /// Shape of one row (its first dimension dropped); set by the first push of rows.
     row_shape: Vec<i64>,
     row_bytes: usize,
     rows: usize,
@@ -45,7 +45,7 @@ impl FeatureRows {
             .contiguous();
         let shape = feats.size();
         let (n, row_shape) = (shape[0] as usize, shape[1..].to_vec());
-        if self.rows == 0 && self.row_shape.is_empty() {
+        if self.rows == 0 {
             self.row_bytes = 2 * row_shape.iter().product::<i64>() as usize;
             self.row_shape = row_shape;
         } else if row_shape != self.row_shape {
