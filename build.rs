@@ -3,7 +3,8 @@
 //! binary, an rpath to the libtorch that torch-sys linked against, with libtorch_cuda kept in
 //! the link so CUDA is available when present (the default `--as-needed` drops it, as nothing
 //! references it by symbol); and the C++ bridge to torch.distributed (`csrc/distributed.cpp`),
-//! compiled against the libtorch headers (plus the vendored gloo declarations it includes).
+//! compiled against the libtorch headers (plus the vendored gloo declarations it includes), with
+//! the batch norm that data-parallel training synchronises over the ranks.
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -25,11 +26,12 @@ fn main() {
 /// `libgraft_distributed.a`: c10d's TCPStore and ProcessGroupGloo behind a C interface, with
 /// the flags torch-sys compiles its own C++ with (C++17, the new libstdc++ ABI of the wheels).
 fn distributed_bridge(libtorch: &Path) {
-    println!("cargo:rerun-if-changed=csrc/distributed.cpp");
+    println!("cargo:rerun-if-changed=csrc");
     let include = libtorch.join("include");
     cc::Build::new()
         .cpp(true)
         .file("csrc/distributed.cpp")
+        .file("csrc/sync_batch_norm.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .include("third_party/gloo/include")

@@ -1,36 +1,7 @@
 // graft's bridge to torch.distributed's C++ process groups (c10d), which tch does not bind:
 // a TCPStore rendezvous and a ProcessGroupGloo over it, and the collectives graft needs, behind a
 // C interface. Errors come back as messages (never as C++ exceptions across the boundary).
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
-#include <cstdlib>
-#include <cstring>
-#include <string>
-
-struct graft_group {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-};
-
-// Each collective's own bound, for Gloo's transfers and for the wait on them.
-using ms = std::chrono::milliseconds;
-
-template <typename F>
-static char* guarded(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error& e) {
-    // Without the C++ stack trace that what() appends.
-    return strdup(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    return strdup(e.what());
-  } catch (...) {
-    return strdup("unknown C++ exception in c10d");
-  }
-}
+#include "group.hpp"
 
 extern "C" {
 
@@ -64,12 +35,7 @@ void graft_group_free(graft_group* g) { delete g; }
 
 // Sums `t` over the ranks, in place.
 char* graft_group_all_reduce_sum(graft_group* g, at::Tensor* t, int64_t timeout_ms) {
-  return guarded([&] {
-    std::vector<at::Tensor> ts{*t};
-    c10d::AllreduceOptions o;
-    o.timeout = ms(timeout_ms);
-    g->pg->allreduce(ts, o)->wait(ms(timeout_ms));
-  });
+  return guarded([&] { all_reduce_sum(g, *t, timeout_ms); });
 }
 
 // Copies rank `root`'s `t` into every rank's `t`.

@@ -2,7 +2,10 @@
 //! PyTorchJob set, and a torch.distributed process group (c10d's TCPStore rendezvous and Gloo
 //! over it) reached through graft's small C++ bridge (`csrc/distributed.cpp`), since tch does
 //! not bind c10d.
+mod launch;
+
 use anyhow::{Result, anyhow};
+pub use launch::{Launch, shard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -46,6 +49,19 @@ unsafe extern "C" {
         timeout_ms: i64,
     ) -> Message;
     fn graft_group_barrier(g: *mut RawGroup, timeout_ms: i64) -> Message;
+    #[allow(clippy::too_many_arguments)]
+    fn graft_sync_batch_norm(
+        g: *mut RawGroup,
+        x: *mut c_void,
+        gamma: *mut c_void,
+        beta: *mut c_void,
+        running_mean: *mut c_void,
+        running_var: *mut c_void,
+        momentum: f64,
+        eps: f64,
+        timeout_ms: i64,
+        out: *mut *mut c_void,
+    ) -> Message;
     fn graft_free_message(m: Message);
 }
 
@@ -59,84 +75,8 @@ fn check(m: Message, what: &str) -> Result<()> {
     Err(anyhow!("{what}: {}", text.trim()))
 }
 
-/// Where this process sits among the ranks, as the launcher said (torch.distributed's env://).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launch {
-    /// This process's rank, 0..world.
-    pub rank: usize,
-    /// Number of ranks.
-    pub world: usize,
-    /// Rank on this machine.
-    pub local_rank: usize,
-    /// Host of the rendezvous store (rank 0's machine, or torchrun's agent).
-    pub master_addr: String,
-    /// Its port.
-    pub master_port: u16,
-    /// torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE): every rank is a
-    /// client, and keys live under the restart's prefix.
-    pub agent_store: Option<u32>,
-}
-
-impl Launch {
-    /// The launch read from `var` (the environment, in use): None when WORLD_SIZE is unset or
-    /// 1; an error naming the variable when one is missing or malformed.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
-        let num = |name: &str| -> Result<Option<usize>> {
-            var(name)
-                .map(|v| {
-                    v.trim().parse::<usize>().map_err(|_| {
-                        crate::error::bad_input(format!("{name}={v} is not a whole number"))
-                    })
-                })
-                .transpose()
-        };
-        let world = num("WORLD_SIZE")?.unwrap_or(1);
-        if world <= 1 {
-            return Ok(None);
-        }
-        let need = |name: &str| {
-            var(name).ok_or_else(|| {
-                crate::error::bad_input(format!(
-                    "WORLD_SIZE={world} but {name} is not set (launch with torchrun, or set RANK, MASTER_ADDR and MASTER_PORT)"
-                ))
-            })
-        };
-        need("RANK")?;
-        let rank = num("RANK")?.unwrap_or(0);
-        if rank >= world {
-            return Err(crate::error::bad_input(format!(
-                "RANK={rank} is not below WORLD_SIZE={world}"
-            )));
-        }
-        let port = need("MASTER_PORT")?;
-        let master_port = port.trim().parse().map_err(|_| {
-            crate::error::bad_input(format!("MASTER_PORT={port} is not a port number"))
-        })?;
-        let agent_store = (var("TORCHELASTIC_USE_AGENT_STORE").as_deref() == Some("True"))
-            .then(|| num("TORCHELASTIC_RESTART_COUNT").map(|c| c.unwrap_or(0) as u32))
-            .transpose()?;
-        Ok(Some(Launch {
-            rank,
-            world,
-            local_rank: num("LOCAL_RANK")?.unwrap_or(0),
-            master_addr: need("MASTER_ADDR")?,
-            master_port,
-            agent_store,
-        }))
-    }
-
-    /// The launch this process was started with (see [`Launch::from_vars`]).
-    pub fn from_env() -> Result<Option<Launch>> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-}
-
-/// The contiguous share of `n` items that rank `rank` of `world` takes (shares differ by at most
-/// one item; rank order is item order).
-pub fn shard(n: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
-    let world = world.max(1);
-    n * rank / world..n * (rank + 1) / world
-}
+/// Gradients are all-reduced in buckets of about this many bytes (PyTorch DDP's default).
+pub const BUCKET_BYTES: usize = 25 << 20;
 
 /// The items `0..n` this process takes: its shard as one of `group`'s ranks, else all of them.
 pub fn share(n: usize, group: Option<&Group>) -> std::ops::Range<usize> {
@@ -308,6 +248,104 @@ impl Group {
         Ok(out)
     }
 
+    /// Training-mode batch norm of `x` [N, C, H, W] whose statistics (and, in the backward pass,
+    /// gradient sums) cover every rank's rows: the whole global batch, as one process sees it.
+    /// Updates the running statistics like torch's batch norm.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm(
+        &self,
+        x: &Tensor,
+        gamma: Option<&Tensor>,
+        beta: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
+        let mut out = std::ptr::null_mut();
+        check(
+            unsafe {
+                graft_sync_batch_norm(
+                    self.raw,
+                    ptr(x),
+                    gamma.map_or(std::ptr::null_mut(), ptr),
+                    ptr(beta),
+                    ptr(running_mean),
+                    ptr(running_var),
+                    momentum,
+                    eps,
+                    self.bound_ms(),
+                    &mut out,
+                )
+            },
+            &self.what("batch-norm statistics"),
+        )?;
+        // A new at::Tensor the bridge allocated: the Tensor owns and frees it.
+        Ok(unsafe { Tensor::from_ptr(out as *mut _) })
+    }
+
+    /// Sums the gradients of `params` over the ranks, in place, in buckets of about
+    /// [`BUCKET_BYTES`] (one flat copy each: a few large messages instead of one per tensor).
+    /// Returns the bytes each rank sent into the sums.
+    pub fn all_reduce_grads(&self, params: &[Tensor]) -> Result<usize> {
+        let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+        if let Some(i) = grads.iter().position(|g| !g.defined()) {
+            return Err(anyhow!(
+                "parameter {i} of {} has no gradient to all-reduce",
+                grads.len()
+            ));
+        }
+        let mut bytes = 0;
+        let mut start = 0;
+        while start < grads.len() {
+            let mut end = start;
+            let mut bucket = 0;
+            while end < grads.len() && (end == start || bucket < BUCKET_BYTES) {
+                bucket += grads[end].numel() * grads[end].kind().elt_size_in_bytes();
+                end += 1;
+            }
+            let part = &grads[start..end];
+            let flat: Vec<Tensor> = part.iter().map(|g| g.reshape([-1])).collect();
+            let mut flat = Tensor::cat(&flat, 0);
+            self.all_reduce_sum(&mut flat)?;
+            let mut offset = 0;
+            for g in part {
+                let n = g.numel() as i64;
+                tch::no_grad(|| {
+                    g.shallow_clone()
+                        .copy_(&flat.narrow(0, offset, n).view_as(g))
+                });
+                offset += n;
+            }
+            bytes += bucket;
+            start = end;
+        }
+        Ok(bytes)
+    }
+
+    /// Rank 0's `value` on every rank (sent as JSON); the other ranks' `value` is not read
+    /// and may be None.
+    pub fn broadcast_json<T: Serialize + DeserializeOwned>(&self, value: Option<&T>) -> Result<T> {
+        let bytes = match (self.rank, value) {
+            (0, Some(v)) => serde_json::to_vec(v)?,
+            (0, None) => return Err(anyhow!("rank 0 has no value to broadcast")),
+            _ => Vec::new(),
+        };
+        let mut len = Tensor::from_slice(&[bytes.len() as i64]);
+        self.broadcast(&mut len, 0)?;
+        let mut t = if self.rank == 0 {
+            Tensor::from_slice(&bytes)
+        } else {
+            Tensor::zeros(
+                [len.int64_value(&[0])],
+                (tch::Kind::Uint8, tch::Device::Cpu),
+            )
+        };
+        self.broadcast(&mut t, 0)?;
+        Ok(serde_json::from_slice(&Vec::<u8>::try_from(&t)?)?)
+    }
+
     /// Sums a count over the ranks.
     pub fn sum_count(&self, n: u64) -> Result<u64> {
         let mut t = Tensor::from_slice(&[n as i64]);
@@ -319,58 +357,5 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         unsafe { graft_group_free(self.raw) }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn launch(vars: &[(&str, &str)]) -> Result<Option<Launch>> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Launch::from_vars(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn shards_cover_the_items_once_in_order() {
-        for (n, world) in [(10, 3), (2, 4), (0, 2), (7, 1)] {
-            let all: Vec<usize> = (0..world).flat_map(|r| shard(n, r, world)).collect();
-            assert_eq!(all, (0..n).collect::<Vec<_>>());
-            let sizes: Vec<usize> = (0..world).map(|r| shard(n, r, world).len()).collect();
-            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
-        }
-    }
-
-    #[test]
-    fn launch_variables_are_read_as_torch_sets_them() {
-        assert_eq!(launch(&[]).unwrap(), None);
-        assert_eq!(launch(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap(), None);
-        let torchrun = [
-            ("WORLD_SIZE", "2"),
-            ("RANK", "1"),
-            ("LOCAL_RANK", "1"),
-            ("MASTER_ADDR", "127.0.0.1"),
-            ("MASTER_PORT", "29500"),
-            ("TORCHELASTIC_USE_AGENT_STORE", "True"),
-            ("TORCHELASTIC_RESTART_COUNT", "2"),
-        ];
-        let l = launch(&torchrun).unwrap().unwrap();
-        assert_eq!((l.rank, l.world, l.local_rank), (1, 2, 1));
-        assert_eq!(
-            (l.master_addr.as_str(), l.master_port),
-            ("127.0.0.1", 29500)
-        );
-        assert_eq!(l.agent_store, Some(2));
-        // Missing or malformed variables are named.
-        let e = launch(&[("WORLD_SIZE", "2"), ("RANK", "0")]).unwrap_err();
-        assert!(e.to_string().contains("MASTER_PORT"), "{e}");
-        let e = launch(&[("WORLD_SIZE", "two")]).unwrap_err();
-        assert!(e.to_string().contains("WORLD_SIZE=two"), "{e}");
-        let e = launch(&[("WORLD_SIZE", "2"), ("RANK", "2")]).unwrap_err();
-        assert!(e.to_string().contains("not below"), "{e}");
     }
 }
