@@ -257,7 +257,7 @@ fn embed_over_two_ranks_equals_one_rank_row_for_row() {
 #[test]
 fn commands_that_do_not_share_work_refuse_to_run_as_ranks() {
     let run = graft()
-        .args(["train", "--data"])
+        .args(["check"])
         .arg(demo())
         .env("WORLD_SIZE", "2")
         .env("RANK", "1")
@@ -268,7 +268,7 @@ fn commands_that_do_not_share_work_refuse_to_run_as_ranks() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("only graft embed, eval and predict run as several ranks"),
+        stderr.contains("only graft train, embed, eval and predict run as several ranks"),
         "{stderr}"
     );
 }

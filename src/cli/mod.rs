@@ -97,11 +97,11 @@ fn group(command: &Command) -> Result<Option<Group>> {
     if let Some(l) = &launch
         && !matches!(
             command,
-            Command::Embed(_) | Command::Eval(_) | Command::Predict(_)
+            Command::Embed(_) | Command::Eval(_) | Command::Predict(_) | Command::Train(_)
         )
     {
         return Err(graft::error::bad_input(format!(
-            "WORLD_SIZE={} (rank {}): only graft embed, eval and predict run as several ranks so far; start this command as one process",
+            "WORLD_SIZE={} (rank {}): only graft train, embed, eval and predict run as several ranks; start this command as one process",
             l.world, l.rank
         )));
     }
@@ -121,7 +121,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => {
             let rt = runtime(device, args.workers)?;
-            train::run(*args, rt)
+            train::run(*args, rt, group.as_ref())
         }
         Command::Eval(args) => {
             let rt = runtime(device, args.workers)?;

@@ -3,6 +3,7 @@ use anyhow::Result;
 use graft::cancel::Cancel;
 use graft::data::check;
 use graft::data::layout::{self, Source};
+use graft::distributed::Group;
 use graft::engine::{self, Runtime};
 use graft::error::bad_input;
 use graft::models::Arch;
@@ -321,8 +322,13 @@ fn cancel_on_ctrl_c() -> Cancel {
     cancel
 }
 
-pub fn run(a: TrainArgs, runtime: Runtime) -> Result<()> {
-    let (cfg, out, resume) = plan(&a)?;
+pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
+    // Rank 0 decides (the run folder's name has the time in it); the others take its plan.
+    let (cfg, out, resume) = match group {
+        Some(g) if g.rank != 0 => g.broadcast_json(None)?,
+        Some(g) => g.broadcast_json(Some(&plan(&a)?))?,
+        None => plan(&a)?,
+    };
     eprintln!(
         "graft: training {} at {} px (recipe {}, {}, {}) on {} -> {}",
         cfg.backbone,
@@ -337,8 +343,12 @@ pub fn run(a: TrainArgs, runtime: Runtime) -> Result<()> {
         out: out.clone(),
         runtime,
         cancel: cancel_on_ctrl_c(),
+        group,
     };
     let outcome = training::train(cfg, &opts, resume)?;
+    if group.is_some_and(|g| g.rank != 0) {
+        return Ok(()); // rank 0 writes the reports and says how the run went
+    }
     graft::reports::write_curves(&out)?;
     let report = graft::reports::write_report(&out)?;
     eprintln!("graft: report {}", report.display());

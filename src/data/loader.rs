@@ -67,10 +67,26 @@ impl Skips {
     }
 }
 
-/// Streams `paths` in order as batches, decoding with `decode` on `cfg.workers` threads.
+/// Streams `paths` in order as batches of `cfg.batch_size`, decoding with `decode` on
+/// `cfg.workers` threads.
 pub fn stream(
     paths: Arc<Vec<PathBuf>>,
     order: Vec<usize>,
+    cfg: LoaderConfig,
+    decode: Arc<DecodeFn>,
+) -> Receiver<Batch> {
+    let batches = order
+        .chunks(cfg.batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    stream_batches(paths, batches, cfg, decode)
+}
+
+/// Streams the given batches of `paths` (one [`Batch`] each, even where all of it fails or it
+/// is empty), decoding with `decode` on `cfg.workers` threads.
+pub fn stream_batches(
+    paths: Arc<Vec<PathBuf>>,
+    batches: Vec<Vec<usize>>,
     cfg: LoaderConfig,
     decode: Arc<DecodeFn>,
 ) -> Receiver<Batch> {
@@ -84,7 +100,7 @@ pub fn stream(
             Err(_) => return,
         };
         let plane = 3 * (cfg.size as usize) * (cfg.size as usize);
-        for chunk in order.chunks(cfg.batch_size.max(1)) {
+        for chunk in &batches {
             let decoded: Vec<(usize, anyhow::Result<Vec<u8>>)> = pool.install(|| {
                 chunk
                     .par_iter()

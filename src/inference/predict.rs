@@ -9,7 +9,7 @@ use crate::data::walk;
 use crate::distributed::Group;
 use crate::engine::Runtime;
 use crate::error::bad_input;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::run::RunFolder;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -44,35 +44,11 @@ pub fn eval(
         }
         None => run_test_items(run, &predictor)?,
     };
-    let start = std::time::Instant::now();
-    let all = Labelled::from_items(&items);
-    let set = all.subset(&crate::distributed::share(all.len(), group).collect::<Vec<_>>());
+    let set = Labelled::from_items(&items);
     let (model, classes) = (predictor.model(), predictor.classes());
-    let scored = score::score_each(
-        model,
-        &set,
-        classes,
-        predictor.preprocess(),
-        runtime,
-        &mut skips,
-    )?;
-    let Some(g) = group else {
-        return Ok((metrics::compute(classes, &scored), skips));
-    };
-    eprintln!(
-        "graft: rank {} of {}: scored {} images",
-        g.rank,
-        g.world,
-        scored.len()
-    );
-    g.allow_for(start.elapsed());
-    // Every rank's results in rank order: the input order, as one process scores it.
-    let scored = g.all_gather_json(&scored)?;
-    let mut all_skips = Skips::default();
-    for m in g.all_gather_json(&skips.messages().cloned().collect::<Vec<_>>())? {
-        all_skips.record(&m);
-    }
-    Ok((metrics::compute(classes, &scored), all_skips))
+    let pre = predictor.preprocess();
+    let metrics = score::evaluate_shared(model, &set, classes, pre, (runtime, group), &mut skips)?;
+    Ok((metrics, skips))
 }
 
 /// The Test images of the run itself, labelled by its classes.

@@ -3,6 +3,7 @@
 use crate::data::images::Preprocess;
 use crate::data::labelled::Labelled;
 use crate::data::loader::Skips;
+use crate::distributed::Group;
 use crate::engine::Runtime;
 use crate::metrics::{self, Metrics, Scored};
 use crate::models::classifier::Classifier;
@@ -58,6 +59,15 @@ impl<'a> Scorer<'a> {
     pub fn finish(self) -> Metrics {
         metrics::compute(self.classes, &self.scored)
     }
+
+    /// The metrics over everything every rank of `group` added (in rank order), on every rank.
+    pub fn finish_over(self, group: Option<&Group>) -> Result<Metrics> {
+        let scored = match group {
+            Some(g) => g.all_gather_json(&self.scored)?,
+            None => self.scored,
+        };
+        Ok(metrics::compute(self.classes, &scored))
+    }
 }
 
 /// Scores `set`, each image once through the whole of `model` (float32, inference mode);
@@ -71,6 +81,39 @@ pub fn evaluate(
     skips: &mut Skips,
 ) -> Result<Metrics> {
     let scored = score_each(model, set, classes, preprocess, runtime, skips)?;
+    Ok(metrics::compute(classes, &scored))
+}
+
+/// [`evaluate`] with the images shared among `group`'s ranks: each scores a contiguous share,
+/// and every rank returns the metrics over all of them and has every rank's skipped files in
+/// `skips`.
+pub fn evaluate_shared(
+    model: &Classifier,
+    set: &Labelled,
+    classes: &[String],
+    preprocess: Preprocess,
+    (runtime, group): (Runtime, Option<&Group>),
+    skips: &mut Skips,
+) -> Result<Metrics> {
+    let Some(g) = group else {
+        return evaluate(model, set, classes, preprocess, runtime, skips);
+    };
+    let start = std::time::Instant::now();
+    let mine = set.subset(&crate::distributed::share(set.len(), group).collect::<Vec<_>>());
+    let mut local = Skips::default();
+    let scored = score_each(model, &mine, classes, preprocess, runtime, &mut local)?;
+    eprintln!(
+        "graft: rank {} of {}: scored {} images",
+        g.rank,
+        g.world,
+        scored.len()
+    );
+    g.allow_for(start.elapsed());
+    // Every rank's results in rank order: the input order, as one process scores it.
+    let scored = g.all_gather_json(&scored)?;
+    for m in g.all_gather_json(&local.messages().cloned().collect::<Vec<_>>())? {
+        skips.record(&m);
+    }
     Ok(metrics::compute(classes, &scored))
 }
 

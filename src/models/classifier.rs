@@ -41,6 +41,24 @@ pub struct DenseLayer {
     pub relu: bool,
 }
 
+/// Which rows of a training batch this process holds: `offset..offset + its rows` of `rows`.
+/// The head's dropout masks are drawn for the whole batch and sliced, so a batch split between
+/// data-parallel ranks drops the same units as one process would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Rows of the whole batch.
+    pub rows: i64,
+    /// Index of this process's first row.
+    pub offset: i64,
+}
+
+impl Part {
+    /// The whole batch of `rows` rows.
+    pub fn whole(rows: i64) -> Self {
+        Self { rows, offset: 0 }
+    }
+}
+
 /// A backbone with a classification head.
 #[derive(Debug)]
 pub struct Classifier {
@@ -93,6 +111,11 @@ impl Classifier {
 
     /// Logits from the frozen blocks' output (e.g. a cached one).
     pub fn forward_from_frozen(&self, frozen: &Tensor, train: bool) -> Tensor {
+        self.forward_part(frozen, train, Part::whole(frozen.size()[0]))
+    }
+
+    /// [`forward_from_frozen`](Self::forward_from_frozen) on `part` of a batch.
+    pub fn forward_part(&self, frozen: &Tensor, train: bool, part: Part) -> Tensor {
         let b = &self.backbone;
         let x = b.forward_blocks(
             &super::channels_last(frozen),
@@ -100,12 +123,17 @@ impl Classifier {
             b.blocks.len(),
             train && self.batchnorm_train,
         );
-        self.head(&layers::global_avg_pool(&x), train)
+        self.head(&layers::global_avg_pool(&x), train.then_some(part))
     }
 
     /// Logits of u8 pixels [B, 3, H, W].
     pub fn forward(&self, pixels: &Tensor, train: bool) -> Tensor {
         self.forward_from_frozen(&self.frozen_features(pixels), train)
+    }
+
+    /// [`forward`](Self::forward) on `part` of a batch.
+    pub fn forward_pixels_part(&self, pixels: &Tensor, train: bool, part: Part) -> Tensor {
+        self.forward_part(&self.frozen_features(pixels), train, part)
     }
 
     /// The head's dense layers in order.
@@ -133,11 +161,29 @@ impl Classifier {
         self.dropout
     }
 
-    fn head(&self, features: &Tensor, train: bool) -> Tensor {
+    /// Training when `part` is given.
+    fn head(&self, features: &Tensor, part: Option<Part>) -> Tensor {
         let x = match &self.hidden {
-            Some(dense) => dense.forward(features).relu().dropout(self.dropout, train),
+            Some(dense) => {
+                let x = dense.forward(features).relu();
+                match part.filter(|_| self.dropout > 0.0) {
+                    Some(part) => self.dropout_mask(&x, part) * x,
+                    None => x,
+                }
+            }
             None => features.shallow_clone(),
         };
         self.logits.forward(&x)
+    }
+
+    /// Inverted dropout's mask for `part` of the batch: keep with probability 1 - p, scaled by
+    /// 1 / (1 - p); drawn as torch's dropout draws it for the whole batch, then sliced.
+    fn dropout_mask(&self, x: &Tensor, part: Part) -> Tensor {
+        let keep = 1.0 - self.dropout;
+        let mut shape = x.size();
+        shape[0] = part.rows;
+        let mut mask = Tensor::empty(shape, (x.kind(), x.device()));
+        let _ = mask.bernoulli_float_(keep);
+        (mask / keep).narrow(0, part.offset, x.size()[0])
     }
 }

@@ -2,6 +2,7 @@
 //! (the batch norm folded into the convolution for inference), and pooling. Each keeps the
 //! parameters its forward pass uses, so the same values describe the network (summary, graph,
 //! export) and run it.
+use super::sync_norm::in_synced_group;
 use std::sync::Mutex;
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
@@ -230,8 +231,16 @@ impl ModuleT for Conv {
             tch::no_grad(|| xs.conv2d(&w, Some(&b), s, pad, 1, g))
         } else {
             let n = &self.norm;
-            xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g)
-                .batch_norm(
+            let y = xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g);
+            let synced = train.then(|| {
+                in_synced_group(|group| {
+                    let (gamma, beta) = (n.gamma.as_ref(), &n.beta);
+                    group.batch_norm(&y, gamma, beta, &n.mean, &n.var, n.momentum, n.eps)
+                })
+            });
+            match synced.flatten() {
+                Some(y) => y,
+                None => y.batch_norm(
                     n.gamma.as_ref(),
                     Some(&n.beta),
                     Some(&n.mean),
@@ -240,7 +249,8 @@ impl ModuleT for Conv {
                     n.momentum,
                     n.eps,
                     true,
-                )
+                ),
+            }
         };
         match self.activation {
             Activation::None => y,

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod layers;
 pub mod net;
 pub mod spec;
+pub mod sync_norm;
 
 pub use layers::channels_last;
 pub use net::{Block, Layer};

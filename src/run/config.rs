@@ -247,6 +247,18 @@ pub struct TrainConfig {
     /// the budget keeps the size (absent in older runs).
     #[serde(default)]
     pub size_floor: Option<i64>,
+    /// How the training ran when it was data-parallel over several processes (absent: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distributed>,
+}
+
+/// The ranks of a data-parallel run, as config.json records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distributed {
+    /// Number of processes.
+    pub world_size: usize,
+    /// torch.distributed backend of the process group (`gloo`).
+    pub backend: String,
 }
 
 impl TrainConfig {

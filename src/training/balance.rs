@@ -116,6 +116,42 @@ pub fn loss(logits: &Tensor, labels: &Tensor, smoothing: f64, weights: Option<&T
     nll * (1.0 - smoothing) + uniform * smoothing
 }
 
+/// [`loss`]'s numerator: the examples' (weighted) losses summed. Ranks that each hold part of a
+/// batch divide it by the whole batch's [`weight_total`], so their gradients add up to one
+/// process's.
+pub fn loss_summed(
+    logits: &Tensor,
+    labels: &Tensor,
+    smoothing: f64,
+    weights: Option<&Tensor>,
+) -> Tensor {
+    let logp = logits.log_softmax(1, Kind::Float);
+    let nll = -logp.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+    let per_example = if smoothing > 0.0 {
+        nll * (1.0 - smoothing) - logp.mean_dim(1, false, Kind::Float) * smoothing
+    } else {
+        nll
+    };
+    match weights {
+        None => per_example.sum(Kind::Float),
+        Some(w) => {
+            (per_example * w.to_device(logits.device()).index_select(0, labels)).sum(Kind::Float)
+        }
+    }
+}
+
+/// [`loss`]'s denominator: the examples' weights summed (their number, without weights).
+pub fn weight_total(labels: &Tensor, weights: Option<&Tensor>) -> f64 {
+    match weights {
+        None => labels.size()[0] as f64,
+        Some(w) => w
+            .to_device(labels.device())
+            .index_select(0, labels)
+            .sum(Kind::Double)
+            .double_value(&[]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +248,29 @@ mod tests {
         let l1 = -(1f64.exp() / (1f64.exp() + 2.0)).ln();
         let want = (l0 + 3.0 * l1) / 4.0;
         assert!((loss(&logits, &y, 0.0, Some(&heavy)).double_value(&[]) - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_batch_split_in_parts_sums_to_the_whole_batchs_loss() {
+        let logits =
+            Tensor::from_slice(&[2.0f32, 0.0, 0.5, -1.0, 1.0, 0.0, 0.3, 0.2, 0.1]).view([3, 3]);
+        let y = Tensor::from_slice(&[0i64, 1, 2]);
+        let heavy = Tensor::from_slice(&[1.0f32, 3.0, 0.5]);
+        for (smoothing, weights) in [(0.0, None), (0.1, None), (0.1, Some(&heavy))] {
+            let whole = loss(&logits, &y, smoothing, weights).double_value(&[]);
+            let total = weight_total(&y, weights);
+            // Rows 0..2 on one rank, row 2 on another.
+            let parts: f64 = [(0, 2), (2, 1)]
+                .iter()
+                .map(|&(at, n)| {
+                    let (l, t) = (logits.narrow(0, at, n), y.narrow(0, at, n));
+                    loss_summed(&l, &t, smoothing, weights).double_value(&[]) / total
+                })
+                .sum();
+            assert!(
+                (whole - parts).abs() < 1e-6,
+                "{smoothing}: {whole} vs {parts}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! an injected cost model, so that the planner is tested without timing anything.
 
 /// Seconds per image of each part of a cached run, at the run's size, on this machine.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Costs {
     /// Decoding an image and running it through the fixed blocks into the cache.
     pub cache: f64,
@@ -14,6 +14,21 @@ pub struct Costs {
     pub val: f64,
     /// One Test image, decoded and run through the whole network.
     pub test: f64,
+}
+
+impl Costs {
+    /// The costs of a run whose work `ranks` share: each part goes at the pace of the slowest
+    /// rank, on a 1/ranks share of the images.
+    pub fn shared(per_rank: &[Costs]) -> Costs {
+        let n = per_rank.len().max(1) as f64;
+        let slowest = |f: fn(&Costs) -> f64| per_rank.iter().map(f).fold(0.0, f64::max) / n;
+        Costs {
+            cache: slowest(|c| c.cache),
+            step: slowest(|c| c.step),
+            val: slowest(|c| c.val),
+            test: slowest(|c| c.test),
+        }
+    }
 }
 
 /// What a run would process.

@@ -66,7 +66,7 @@ pub fn measure(
             &train,
             render,
             (cfg.seed, 0),
-            rt,
+            (rt, None),
             ("measuring", scratch),
             &mut skips,
         )?;
@@ -81,7 +81,7 @@ pub fn measure(
     let step = trainable_step(vs, model, &cached, &order, &mut skips)? + update(vs, cfg)?;
     let val = per_item(n, SHORT, || {
         tch::no_grad(|| {
-            cached.for_each_batch(&order, n, None, &mut skips, |x, _, _| {
+            cached.for_each_batch(vec![order.clone()], None, &mut skips, |x, _, _| {
                 let _ = x.logits(model, false);
                 Ok(())
             })
@@ -124,7 +124,7 @@ fn trainable_step(
         .collect();
     let n = cached.len();
     let seconds = per_item(n, SHORT, || {
-        cached.for_each_batch(order, n, None, skips, |x, y, _| {
+        cached.for_each_batch(vec![order.to_vec()], None, skips, |x, y, _| {
             let loss = x.logits(model, true).cross_entropy_for_logits(&y);
             loss.backward();
             Ok(())

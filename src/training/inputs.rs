@@ -7,12 +7,15 @@ use crate::data::images::Preprocess;
 use crate::data::labelled::Labelled;
 use crate::data::loader::{self, Skips};
 use crate::engine::Runtime;
-use crate::models::classifier::Classifier;
+use crate::models::classifier::{Classifier, Part};
 use crate::training::feature_rows::FeatureRows;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
+
+/// Where a run's work executes: this process's runtime and, in a data-parallel run, its group.
+pub type Ranks<'g> = (Runtime, Option<&'g crate::distributed::Group>);
 
 /// One batch as the model takes it.
 pub enum Batch {
@@ -25,9 +28,24 @@ pub enum Batch {
 impl Batch {
     /// The model's logits for this batch.
     pub fn logits(&self, model: &Classifier, train: bool) -> Tensor {
+        let rows = match self {
+            Batch::Pixels(x) | Batch::Frozen(x) => x.size()[0],
+        };
+        self.logits_part(model, train, Part::whole(rows))
+    }
+
+    /// The logits of this batch as `part` of a larger one (see [`Part`]).
+    pub fn logits_part(&self, model: &Classifier, train: bool, part: Part) -> Tensor {
         match self {
-            Batch::Pixels(px) => model.forward(px, train),
-            Batch::Frozen(x) => model.forward_from_frozen(x, train),
+            Batch::Pixels(px) => model.forward_pixels_part(px, train, part),
+            Batch::Frozen(x) => model.forward_part(x, train, part),
+        }
+    }
+
+    /// Its rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Batch::Pixels(x) | Batch::Frozen(x) => x.size()[0] as usize,
         }
     }
 }
@@ -48,18 +66,17 @@ pub struct Inputs {
     runtime: Runtime,
 }
 
-/// Images of `set` at `order`, preprocessed, with `augment` drawn per (seed, epoch, item) when
-/// `epoch` is given (deterministic whatever thread decodes an item).
+/// The given batches of `set`, preprocessed, with `augment` drawn per (seed, epoch, item) when
+/// `epoch` is given (deterministic whatever thread or rank decodes an item).
 fn stream(
     set: &Labelled,
-    order: &[usize],
-    batch: usize,
+    batches: Vec<Vec<usize>>,
     (pre, augment): (Preprocess, Augment),
     workers: usize,
     epoch: Option<(u64, u64)>,
 ) -> crossbeam_channel::Receiver<loader::Batch> {
     let cfg = loader::LoaderConfig {
-        batch_size: batch,
+        batch_size: batches.iter().map(Vec::len).max().unwrap_or(1),
         size: pre.size,
         workers,
         prefetch: 4,
@@ -76,7 +93,12 @@ fn stream(
             }
         }
     });
-    loader::stream(set.paths.clone(), order.to_vec(), cfg, decode)
+    loader::stream_batches(set.paths.clone(), batches, cfg, decode)
+}
+
+/// `order` cut into batches of `size`.
+pub fn batches(order: &[usize], size: usize) -> Vec<Vec<usize>> {
+    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
 }
 
 impl Inputs {
@@ -94,13 +116,15 @@ impl Inputs {
 
     /// Runs the frozen blocks once over `set` and keeps their outputs in a file under `dir`
     /// (see [`FeatureRows`]): the plain images, then `copies` augmented renders of each (seeded,
-    /// so a resumed run caches the same). `name` labels the progress bar.
+    /// so a resumed run caches the same). `name` labels the progress bar. With a process
+    /// `group`, the ranks take turns batch by batch and every rank keeps all rows, in the order
+    /// one process caches them.
     pub fn cached(
         model: &Classifier,
         set: &Labelled,
         (pre, augment): (Preprocess, Augment),
         (seed, copies): (u64, usize),
-        runtime: Runtime,
+        (runtime, group): Ranks,
         (name, dir): (&str, &Path),
         skips: &mut Skips,
     ) -> Result<Self> {
@@ -109,28 +133,59 @@ impl Inputs {
             (set.len() * (1 + copies)) as u64,
             &format!("caching {name}"),
         );
+        let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
         let mut kept = Vec::with_capacity(set.len() * (1 + copies));
         let mut cache = FeatureRows::create(dir)?;
+        let mut cached_here = 0;
         for copy in 0..=copies {
             let (aug, seeded) = if copy == 0 {
                 (Augment::none(), None)
             } else {
                 (augment, Some((seed, 1_000_000 + copy as u64)))
             };
-            let render = (pre, aug);
-            let batch = crate::inference::batch_for(pre.size);
-            for b in stream(set, &order, batch, render, runtime.workers, seeded) {
-                bar.suspend(|| skips.report(b.failures.iter().map(|(_, m)| m)));
-                if !b.indices.is_empty() {
-                    let feats = model.frozen_features(&b.pixels.to_device(runtime.device));
-                    cache.push(&feats)?;
-                    kept.extend_from_slice(&b.indices);
-                    crate::engine::release_free_memory();
+            let all = batches(&order, crate::inference::batch_for(pre.size));
+            let rounds = all.len().div_ceil(world);
+            let mine = all.into_iter().skip(rank).step_by(world).collect();
+            let mine = stream(set, mine, (pre, aug), runtime.workers, seeded);
+            for _ in 0..rounds {
+                // A rank past its last batch still takes part, with no rows.
+                let b = mine.recv().unwrap_or_else(|_| loader::Batch {
+                    indices: Vec::new(),
+                    pixels: Tensor::zeros(
+                        [0, 3, pre.size as i64, pre.size as i64],
+                        (tch::Kind::Uint8, tch::Device::Cpu),
+                    ),
+                    failures: Vec::new(),
+                });
+                cached_here += b.indices.len();
+                let feats = model.frozen_features(&b.pixels.to_device(runtime.device));
+                let (feats, indices, failures) = match group {
+                    None => (feats, b.indices, b.failures),
+                    Some(g) => (
+                        g.all_gather_rows(&feats.to_kind(Kind::Half))?,
+                        g.all_gather_json(&b.indices)?,
+                        g.all_gather_json(&b.failures)?,
+                    ),
+                };
+                let messages = failures.iter().map(|(_, m)| m);
+                if rank == 0 {
+                    bar.suspend(|| skips.report(messages));
+                } else {
+                    messages.for_each(|m| _ = skips.record(m));
                 }
-                bar.inc((b.indices.len() + b.failures.len()) as u64);
+                cache.push(&feats)?;
+                kept.extend_from_slice(&indices);
+                crate::engine::release_free_memory();
+                bar.inc((indices.len() + failures.len()) as u64);
             }
         }
         bar.finish_and_clear();
+        if let Some(g) = group {
+            eprintln!(
+                "graft: rank {} of {}: cached {cached_here} {name} images",
+                g.rank, g.world
+            );
+        }
         if cache.is_empty() {
             return Err(crate::error::bad_input(format!("no usable {name} images")));
         }
@@ -151,13 +206,12 @@ impl Inputs {
         self.set.is_empty()
     }
 
-    /// Calls `f(batch, labels, indices)` for consecutive batches of `order`; `augment_epoch`
-    /// (seed, epoch) turns on augmentation for streamed images. Undecodable images are
-    /// recorded in `skips` and left out.
+    /// Calls `f(batch, labels, indices)` for each of `batches` (even an empty one: ranks that
+    /// share a batch must all take part); `augment_epoch` (seed, epoch) turns on augmentation
+    /// for streamed images. Undecodable images are recorded in `skips` and left out.
     pub fn for_each_batch(
         &self,
-        order: &[usize],
-        batch: usize,
+        batches: Vec<Vec<usize>>,
         augment_epoch: Option<(u64, u64)>,
         skips: &mut Skips,
         mut f: impl FnMut(Batch, Tensor, &[usize]) -> Result<()>,
@@ -169,7 +223,7 @@ impl Inputs {
         };
         match &self.source {
             Source::Cached(feats) => {
-                for chunk in order.chunks(batch.max(1)) {
+                for chunk in &batches {
                     let x = feats.gather(chunk)?.to_device(device).to_kind(Kind::Float);
                     f(Batch::Frozen(x), labels(chunk), chunk)?;
                 }
@@ -185,12 +239,10 @@ impl Inputs {
                 };
                 let workers = self.runtime.workers;
                 let render = (*preprocess, aug);
-                for b in stream(&self.set, order, batch, render, workers, augment_epoch) {
+                for b in stream(&self.set, batches, render, workers, augment_epoch) {
                     skips.report(b.failures.iter().map(|(_, m)| m));
-                    if !b.indices.is_empty() {
-                        let px = Batch::Pixels(b.pixels.to_device(device));
-                        f(px, labels(&b.indices), &b.indices)?;
-                    }
+                    let px = Batch::Pixels(b.pixels.to_device(device));
+                    f(px, labels(&b.indices), &b.indices)?;
                 }
             }
         }

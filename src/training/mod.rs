@@ -8,8 +8,10 @@ pub mod feature_rows;
 pub mod inputs;
 pub mod optim;
 pub mod plan;
+pub mod ranks;
 pub mod recipe;
 pub mod session;
+pub mod step;
 
 pub use session::{TrainOptions, TrainOutcome};
 
@@ -18,10 +20,11 @@ use crate::data::dataset::SplitFile;
 use crate::data::labelled::Labelled;
 use crate::data::layout::Source;
 use crate::data::loader::Skips;
+use crate::distributed::Group;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
-use crate::run::config::{Balance, Freeze, TrainConfig, Validation};
+use crate::run::config::{Balance, Distributed, Freeze, TrainConfig, Validation};
 use crate::run::dataset::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
 use anyhow::Result;
@@ -114,7 +117,10 @@ pub fn build_model(
 pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<TrainOutcome> {
     let start = Instant::now();
     let folder = RunFolder::new(&opts.out);
+    let group = opts.group;
+    let writes = group.is_none_or(|g| g.rank == 0);
     cfg.backbone.check_size(cfg.size)?;
+    record_ranks(&mut cfg, group, resume && writes);
     let mut skips = Skips::default();
     let mut data = dataset::load_data(&cfg, &mut skips)?;
     if cfg.balance == Balance::Auto {
@@ -125,7 +131,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
         );
         cfg.balance = chosen;
     }
-    if resume && folder.read_classes()? != data.classes {
+    if resume && writes && folder.read_classes()? != data.classes {
         return Err(bad_input(format!(
             "{}: the classes of {} changed since this run started",
             folder.classes().display(),
@@ -134,20 +140,34 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), opts.runtime.device)?;
     if !resume && let Some(budget) = cfg.time_budget {
-        let ctx = (&vs, &model, (opts.runtime, opts.out.as_path()), start);
+        let ctx = (
+            &vs,
+            &model,
+            ((opts.runtime, group), opts.out.as_path()),
+            start,
+        );
         keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
     }
     let mut progress = Progress::default();
     if resume {
-        let (state, saved) = folder.read_checkpoint(&vs)?;
-        optimizer.load_state(&state)?;
-        progress = saved;
+        if writes {
+            let (state, saved) = folder.read_checkpoint(&vs)?;
+            optimizer.load_state(&state)?;
+            progress = saved;
+        }
+        if let Some(g) = group {
+            progress = ranks::share_checkpoint(&vs, &mut optimizer, &progress, g)?;
+        }
         eprintln!(
             "graft: resuming {} after epoch {}",
             opts.out.display(),
             progress.history.len()
         );
-    } else {
+        if writes {
+            // Records how the run goes on (the number of processes may have changed).
+            folder.write_config(&cfg)?;
+        }
+    } else if writes {
         folder.write_config(&cfg)?;
         folder.write_classes(&data.classes)?;
         write_dataset_files(&folder, &cfg, &data)?;
@@ -168,6 +188,23 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     s.finish(&data, progress, start)
 }
 
+/// Notes in `cfg` how many processes train it (saying so when a resumed run changes that).
+fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
+    let ran = group.map(|g| Distributed {
+        world_size: g.world,
+        backend: "gloo".into(),
+    });
+    if resumed && cfg.distributed != ran {
+        let ranks = |d: &Option<Distributed>| d.as_ref().map_or(1, |d| d.world_size);
+        eprintln!(
+            "graft: resuming with {} processes (the run had {}): the global batch and everything else stay the same",
+            ranks(&ran),
+            ranks(&cfg.distributed)
+        );
+    }
+    cfg.distributed = ran;
+}
+
 /// Plans the training images per class and the epochs that fit `budget` seconds, from costs
 /// measured on this machine, and says so. Only cached runs are planned.
 fn keep_to_budget(
@@ -177,7 +214,7 @@ fn keep_to_budget(
     (vs, model, (rt, scratch), start): (
         &nn::VarStore,
         &Classifier,
-        (crate::engine::Runtime, &Path),
+        (inputs::Ranks, &Path),
         Instant,
     ),
 ) -> Result<()> {
@@ -185,7 +222,21 @@ fn keep_to_budget(
         eprintln!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(());
     }
-    let mut costs = costs::measure(vs, model, cfg, data, (rt, scratch))?;
+    let group = rt.1;
+    let rt = rt.0;
+    let measure = |cfg: &TrainConfig| -> Result<budget::Costs> {
+        let mine = costs::measure(vs, model, cfg, data, (rt, scratch))?;
+        Ok(match group {
+            Some(g) => budget::Costs::shared(&g.all_gather_json(&[mine])?),
+            None => mine,
+        })
+    };
+    // Every rank plans from the same figures, so all make the same plan.
+    let spent = || -> Result<f64> {
+        let mine = start.elapsed().as_secs_f64();
+        group.map_or(Ok(mine), |g| g.broadcast_json(Some(&mine)))
+    };
+    let mut costs = measure(cfg)?;
     let n = data.classes.len();
     let mut work = budget::Work {
         train_per_class: data.train.class_counts(n),
@@ -197,7 +248,7 @@ fn keep_to_budget(
         copies: cfg.cache_augmented_copies,
         test: data.test.as_ref().map_or(0, Labelled::len),
         epochs: cfg.epochs,
-        spent: start.elapsed().as_secs_f64(),
+        spent: spent()?,
     };
     let sizes = budget::sizes(cfg.size, cfg.size_floor);
     if let Some(size) = budget::fit_size(budget, &costs, cfg.size, &sizes, &work)
@@ -208,8 +259,8 @@ fn keep_to_budget(
             cfg.size
         );
         cfg.size = size;
-        costs = costs::measure(vs, model, cfg, data, (rt, scratch))?;
-        work.spent = start.elapsed().as_secs_f64();
+        costs = measure(cfg)?;
+        work.spent = spent()?;
     }
     let plan = budget::fit(budget, &costs, &work);
     let ms = |s: f64| 1000.0 * s;

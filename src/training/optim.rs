@@ -34,6 +34,11 @@ impl Optimizer {
         }
     }
 
+    /// The parameters it updates.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
     /// Zeroes the parameters' gradients.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {

@@ -47,6 +47,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         time_budget: None,
         holdout: Holdout::Random,
         size_floor: None,
+        distributed: None,
     }
 }
 
@@ -91,6 +92,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         time_budget: Some(super::budget::DEFAULT_SECONDS),
         holdout: Holdout::Random,
         size_floor: None,
+        distributed: None,
     }
 }
 

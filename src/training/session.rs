@@ -2,15 +2,17 @@
 //! checkpoints and early stopping, and the final Test score.
 use super::balance;
 use super::dataset::Data;
-use super::inputs::Inputs;
+use super::inputs::{self, Inputs};
 use super::optim::Optimizer;
+use super::step::{EpochSums, train_step};
 use crate::cancel::Cancel;
 use crate::data::loader::Skips;
+use crate::distributed::{Group, shard};
 use crate::engine::Runtime;
 use crate::error::Error;
 use crate::inference::score::{self, Scorer};
 use crate::metrics::Metrics;
-use crate::models::classifier::Classifier;
+use crate::models::classifier::{Classifier, Part};
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
 use crate::run::history::{EpochRecord, Progress};
@@ -18,16 +20,19 @@ use crate::run::metrics::{RunMetrics, Seconds};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, nn};
+use tch::{Tensor, nn};
 
 /// Where and how a run executes (its settings are the `TrainConfig`).
-pub struct TrainOptions {
+pub struct TrainOptions<'g> {
     /// The run folder.
     pub out: PathBuf,
     /// Device and decoding threads.
     pub runtime: Runtime,
     /// Checked between batches: when set, training stops and the last checkpoint stays.
     pub cancel: Cancel,
+    /// The process group when this process is one rank of a data-parallel run: every rank
+    /// takes its share of each global batch; rank 0 writes the run folder.
+    pub group: Option<&'g Group>,
 }
 
 /// What a finished run measured.
@@ -47,7 +52,7 @@ pub struct Session<'a> {
     /// The run's settings.
     pub cfg: &'a TrainConfig,
     /// Where and how it runs.
-    pub opts: &'a TrainOptions,
+    pub opts: &'a TrainOptions<'a>,
     /// Its run folder.
     pub folder: RunFolder,
     /// The model's variables.
@@ -77,12 +82,13 @@ impl Session<'_> {
         let t0 = Instant::now();
         let render = (cfg.preprocess(), cfg.augment);
         let copies = (cfg.seed, cfg.cache_augmented_copies);
+        let ranks = (rt, self.opts.group);
         let train = Inputs::cached(
             &self.model,
             &data.train,
             render,
             copies,
-            rt,
+            ranks,
             ("training", &self.opts.out),
             &mut self.skips,
         )?;
@@ -91,7 +97,7 @@ impl Session<'_> {
             &data.val,
             render,
             (cfg.seed, 0),
-            rt,
+            ranks,
             ("validation", &self.opts.out),
             &mut self.skips,
         )?;
@@ -150,12 +156,14 @@ impl Session<'_> {
                 rec.seconds,
                 if best { " (best)" } else { "" }
             );
-            if best {
-                self.folder.write_weights(&self.folder.best(), &self.vs)?;
+            if self.writes() {
+                if best {
+                    self.folder.write_weights(&self.folder.best(), &self.vs)?;
+                }
+                self.folder
+                    .write_checkpoint(&self.vs, optimizer.named_state(), progress)?;
+                self.folder.write_history(progress)?;
             }
-            self.folder
-                .write_checkpoint(&self.vs, optimizer.named_state(), progress)?;
-            self.folder.write_history(progress)?;
             if progress.should_stop(cfg.patience) && epoch < total {
                 eprintln!(
                     "graft: early stop: no better validation accuracy in {} epochs",
@@ -165,6 +173,11 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether this process writes the run folder (one process, or rank 0 of several).
+    pub fn writes(&self) -> bool {
+        self.opts.group.is_none_or(|g| g.rank == 0)
     }
 
     fn interrupted_or(&self, e: anyhow::Error, progress: &Progress) -> anyhow::Error {
@@ -179,73 +192,101 @@ impl Session<'_> {
         }
     }
 
+    /// One epoch over the run's shuffled order in global batches; with a process group, this
+    /// rank takes its contiguous share of each batch and the gradients are summed over the ranks
+    /// before every update, so each step equals one process's on the whole batch.
     fn train_epoch(
         &mut self,
         optimizer: &mut Optimizer,
         input: &Inputs,
         epoch: usize,
     ) -> Result<(f64, f64)> {
-        let cfg = self.cfg;
+        let (cfg, group) = (self.cfg, self.opts.group);
         let labels = &input.set.labels;
         let order = balance::epoch_order(cfg.balance, labels, cfg.seed, epoch as u64);
         let weights = balance::class_weights(cfg.balance, labels, self.classes.len());
+        let mut global = inputs::batches(&order, cfg.batch_size);
+        if global.len() > 1 && global.last().is_some_and(|b| b.len() == 1) {
+            // Batch norm cannot take statistics of one image (at small sizes its variance is
+            // 0 / 0): a last batch of one sits this epoch out (another image each epoch).
+            global.pop();
+        }
+        let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
+        let shares: Vec<_> = global.iter().map(|b| shard(b.len(), rank, world)).collect();
+        let mine = global
+            .iter()
+            .zip(&shares)
+            .map(|(b, r)| b[r.clone()].to_vec());
+        let mut parts = global.iter().zip(&shares).map(|(b, r)| Part {
+            rows: b.len() as i64,
+            offset: r.start as i64,
+        });
         let bar =
             crate::progress::bar(input.len() as u64, &format!("epoch {epoch}/{}", cfg.epochs));
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
+        let mut sums = EpochSums::default();
         let started = Instant::now();
         // The schedule runs over the planned steps of the whole run (the same on resume).
-        let steps_per_epoch = input.len().div_ceil(cfg.batch_size.max(1));
+        let steps_per_epoch = global.len();
         let total_steps = steps_per_epoch * cfg.epochs;
         let mut step = steps_per_epoch * (epoch - 1);
         let (model, cancel) = (&self.model, &self.opts.cancel);
         let augment = Some((cfg.seed, epoch as u64));
-        input.for_each_batch(
-            &order,
-            cfg.batch_size,
-            augment,
-            &mut self.skips,
-            |x, y, _| {
-                if cancel.is_cancelled() {
-                    anyhow::bail!("interrupted");
-                }
-                let logits = x.logits(model, true);
-                let loss = balance::loss(&logits, &y, cfg.label_smoothing, weights.as_ref());
-                optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
-                step += 1;
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                let n = y.size()[0] as usize;
-                loss_sum += loss.double_value(&[]) * n as f64;
-                correct += logits
-                    .argmax(1, false)
-                    .eq_tensor(&y)
-                    .sum(Kind::Int64)
-                    .int64_value(&[]);
-                seen += n;
-                bar.inc(n as u64);
-                bar.set_message(format!(
-                    "epoch {epoch}/{} loss {:.4} acc {:.4} {:.0} img/s",
-                    cfg.epochs,
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64,
-                    seen as f64 / started.elapsed().as_secs_f64()
-                ));
-                Ok(())
-            },
-        )?;
+        input.for_each_batch(mine.collect(), augment, &mut self.skips, |x, y, _| {
+            if cancel.is_cancelled() {
+                anyhow::bail!("interrupted");
+            }
+            let part = parts.next().expect("one part per batch");
+            optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
+            step += 1;
+            let n = x.rows();
+            train_step(
+                model,
+                optimizer,
+                (group, cfg, weights.as_ref()),
+                (x, y, part),
+                &mut sums,
+            )?;
+            bar.inc(n as u64);
+            bar.set_message(format!(
+                "epoch {epoch}/{} loss {:.4} acc {:.4} {:.0} img/s",
+                cfg.epochs,
+                sums.loss / sums.rows.max(1.0),
+                sums.correct as f64 / sums.seen.max(1) as f64,
+                sums.seen as f64 / started.elapsed().as_secs_f64()
+            ));
+            Ok(())
+        })?;
         bar.finish_and_clear();
-        let seen = seen.max(1) as f64;
-        Ok((loss_sum / seen, correct as f64 / seen))
+        let Some(g) = group else {
+            let seen = sums.seen.max(1) as f64;
+            return Ok((sums.loss / seen, sums.correct as f64 / seen));
+        };
+        eprintln!(
+            "graft: rank {} of {}: epoch {epoch}: trained on {} images; gradients all-reduced in {:.1} ms per step ({:.1} MB)",
+            g.rank,
+            g.world,
+            sums.seen,
+            1000.0 * sums.reduce_seconds / steps_per_epoch.max(1) as f64,
+            sums.reduced_bytes as f64 / steps_per_epoch.max(1) as f64 / 1e6,
+        );
+        // Every rank added each batch's mean loss times its global size; the sum over ranks is
+        // one process's sum.
+        let mut t = Tensor::from_slice(&[sums.loss, sums.correct as f64, sums.seen as f64]);
+        g.all_reduce_sum(&mut t)?;
+        let seen = t.double_value(&[2]).max(1.0);
+        Ok((t.double_value(&[0]) / seen, t.double_value(&[1]) / seen))
     }
 
-    /// Scores the validation inputs in inference mode.
+    /// Scores the validation inputs in inference mode (with a group, each rank its share; every
+    /// rank gets the metrics over all of them).
     fn validate(&mut self, input: &Inputs) -> Result<Metrics> {
-        let order: Vec<usize> = (0..input.len()).collect();
+        let group = self.opts.group;
+        let order: Vec<usize> = crate::distributed::share(input.len(), group).collect();
         let mut scorer = Scorer::new(&self.classes);
         let model = &self.model;
         tch::no_grad(|| {
-            input.for_each_batch(&order, 64, None, &mut self.skips, |x, y, idx| {
+            let batches = inputs::batches(&order, 64);
+            input.for_each_batch(batches, None, &mut self.skips, |x, y, idx| {
                 let paths: Vec<String> = idx
                     .iter()
                     .map(|&i| input.set.paths[i].display().to_string())
@@ -254,7 +295,7 @@ impl Session<'_> {
                 Ok(())
             })
         })?;
-        Ok(scorer.finish())
+        scorer.finish_over(group)
     }
 
     /// Ends on the best epoch's weights (stopped early or not), saves the model, scores Test
@@ -265,19 +306,28 @@ impl Session<'_> {
         progress: Progress,
         start: Instant,
     ) -> Result<TrainOutcome> {
-        self.folder.read_weights(&self.folder.best(), &self.vs)?;
+        let group = self.opts.group;
+        if self.writes() {
+            self.folder.read_weights(&self.folder.best(), &self.vs)?;
+        }
+        if let Some(g) = group {
+            super::ranks::broadcast_vars(&self.vs, g)?;
+        }
         eprintln!(
             "graft: restored the weights of epoch {} (val_accuracy {:.4})",
             progress.best_epoch, progress.best_val_accuracy
         );
-        self.folder.write_weights(&self.folder.model(), &self.vs)?;
-        self.folder.write_history(&progress)?;
+        if self.writes() {
+            self.folder.write_weights(&self.folder.model(), &self.vs)?;
+            self.folder.write_history(&progress)?;
+        }
         let mut test = None;
         if let Some(set) = &data.test {
             // Streamed through the whole network, as `graft eval` does: the same score.
             let pre = self.cfg.preprocess();
-            let rt = self.opts.runtime;
-            let m = score::evaluate(&self.model, set, &self.classes, pre, rt, &mut self.skips)?;
+            let ranks = (self.opts.runtime, group);
+            let (model, classes) = (&self.model, &self.classes);
+            let m = score::evaluate_shared(model, set, classes, pre, ranks, &mut self.skips)?;
             eprintln!(
                 "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
                 m.accuracy, m.loss, m.count
@@ -295,7 +345,9 @@ impl Session<'_> {
             seconds.clone(),
             test.clone(),
         );
-        self.folder.write_metrics(&metrics)?;
+        if self.writes() {
+            self.folder.write_metrics(&metrics)?;
+        }
         Ok(TrainOutcome {
             progress,
             test,

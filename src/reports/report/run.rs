@@ -2,6 +2,7 @@
 use crate::reports::curves::Curve;
 use crate::reports::html::{compact, duration, esc, percent};
 use crate::reports::run_data::RunData;
+use crate::run::config::TrainConfig;
 
 /// A config value in one line, as the report shows it.
 fn text<T: serde::Serialize>(value: &T) -> String {
@@ -79,6 +80,16 @@ pub fn header(data: &RunData, name: &str) -> String {
     )
 }
 
+/// How many processes trained the run, and how.
+fn processes(c: &TrainConfig) -> String {
+    c.distributed.as_ref().map_or("1".into(), |d| {
+        format!(
+            "{} (data-parallel, torch.distributed {}; the batch size is the global batch)",
+            d.world_size, d.backend
+        )
+    })
+}
+
 /// The run's configuration and timings.
 pub fn run_section(data: &RunData) -> String {
     let c = &data.config;
@@ -92,6 +103,7 @@ pub fn run_section(data: &RunData) -> String {
         ("augmentation", text(&c.augment)),
         ("optimizer", text(&c.optimizer)),
         ("batch size", c.batch_size.to_string()),
+        ("processes", processes(c)),
         ("epochs", c.epochs.to_string()),
         ("early-stopping patience", c.patience.to_string()),
         ("validation", text(&c.validation)),
