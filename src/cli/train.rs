@@ -329,7 +329,7 @@ pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> 
         Some(g) => g.broadcast_json(Some(&plan(&a)?))?,
         None => plan(&a)?,
     };
-    eprintln!(
+    graft::say!(
         "graft: training {} at {} px (recipe {}, {}, {}) on {} -> {}",
         cfg.backbone,
         cfg.size,
