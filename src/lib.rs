@@ -27,6 +27,8 @@ pub mod fsx;
 pub mod inference;
 pub mod metrics;
 pub mod models;
+// Before the modules that narrate with its `say!`.
+#[macro_use]
 pub mod progress;
 pub mod reports;
 pub mod run;

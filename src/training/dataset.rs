@@ -27,7 +27,7 @@ pub struct Data {
 pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
     let dataset = cfg.load_dataset()?;
     skips.report(dataset.problems.iter());
-    crate::say!("graft: {}", dataset.description);
+    say!("graft: {}", dataset.description);
     let all = Labelled::from_items(&dataset.train);
     let test = dataset.test.as_deref().map(Labelled::from_items);
     let (train, val) = match (&cfg.validation, &dataset.val) {
@@ -85,7 +85,7 @@ impl Data {
             (None, _) => (train.clone(), val.clone()),
         };
         if self.train.len() < train.len() {
-            crate::say!(
+            say!(
                 "graft: training on {} of {} images: at most {} per class, evenly spaced; smaller classes whole (--max-per-class 0 for all)",
                 thousands(self.train.len()),
                 thousands(train.len()),

@@ -125,7 +125,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let mut data = dataset::load_data(&cfg, &mut skips)?;
     if cfg.balance == Balance::Auto {
         let (chosen, why) = balance::resolve(cfg.balance, &data.train.labels);
-        crate::say!(
+        say!(
             "graft: balance: {} ({why})",
             serde_json::to_value(chosen)?.as_str().unwrap_or("?")
         );
@@ -158,7 +158,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
         if let Some(g) = group {
             progress = ranks::share_checkpoint(&vs, &mut optimizer, &progress, g)?;
         }
-        crate::say!(
+        say!(
             "graft: resuming {} after epoch {}",
             opts.out.display(),
             progress.history.len()
@@ -196,7 +196,7 @@ fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
     });
     if resumed && cfg.distributed != ran {
         let ranks = |d: &Option<Distributed>| d.as_ref().map_or(1, |d| d.world_size);
-        crate::say!(
+        say!(
             "graft: resuming with {} processes (the run had {}): the global batch and everything else stay the same",
             ranks(&ran),
             ranks(&cfg.distributed)
@@ -219,9 +219,7 @@ fn keep_to_budget(
     ),
 ) -> Result<()> {
     if !(cfg.cache && model.trainable_from > 0) {
-        crate::say!(
-            "graft: budget: not planned (only cached runs are; this one streams its images)"
-        );
+        say!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(());
     }
     let group = rt.1;
@@ -256,7 +254,7 @@ fn keep_to_budget(
     if let Some(size) = budget::fit_size(budget, &costs, cfg.size, &sizes, &work)
         && size != cfg.size
     {
-        crate::say!(
+        say!(
             "graft: budget: {size} px instead of {}: there every training image fits (resolution goes before images, down to the images' own size)",
             cfg.size
         );
@@ -266,7 +264,7 @@ fn keep_to_budget(
     }
     let plan = budget::fit(budget, &costs, &work);
     let ms = |s: f64| 1000.0 * s;
-    crate::say!(
+    say!(
         "graft: budget: {budget:.0} s; per image here: caching {:.1} ms, training {:.1} ms, validation {:.1} ms, Test {:.1} ms",
         ms(costs.cache),
         ms(costs.step),
@@ -279,7 +277,7 @@ fn keep_to_budget(
     }
     cfg.epochs = plan.epochs;
     let e = plan.estimate;
-    crate::say!(
+    say!(
         "graft: budget: plan: {}, {} epochs: planned {:.0} s (so far {:.0} s, cache {:.0} s, epochs {:.0} s, Test {:.0} s)",
         plan.cap.map_or("every image".into(), |c| format!(
             "at most {c} training images per class"
@@ -292,7 +290,7 @@ fn keep_to_budget(
         e.test
     );
     if !plan.fits {
-        crate::say!(
+        say!(
             "graft: warning: the budget of {budget:.0} s cannot be kept: the smallest plan takes about {:.0} s (--time-budget to allow more)",
             e.total()
         );

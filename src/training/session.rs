@@ -104,14 +104,14 @@ impl Session<'_> {
         if !resume {
             progress.cache_seconds = t0.elapsed().as_secs_f64();
         }
-        crate::say!(
+        say!(
             "graft: cached {} outputs of {} images in {:.1} s",
             self.model.backbone.blocks[self.model.trainable_from - 1].name,
             train.len() + val.len(),
             t0.elapsed().as_secs_f64()
         );
         if !cfg.augment.is_identity() && cfg.cache_augmented_copies == 0 {
-            crate::say!(
+            say!(
                 "graft: note: the cache holds un-augmented images; add augmented ones with --augmented-copies K"
             );
         }
@@ -147,7 +147,7 @@ impl Session<'_> {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             let best = progress.record(rec.clone());
-            crate::say!(
+            say!(
                 "epoch {epoch}/{total}: loss {:.4} accuracy {:.4} | val_loss {:.4} val_accuracy {:.4} | {:.1} s{}",
                 rec.loss,
                 rec.accuracy,
@@ -165,7 +165,7 @@ impl Session<'_> {
                 self.folder.write_history(progress)?;
             }
             if progress.should_stop(cfg.patience) && epoch < total {
-                crate::say!(
+                say!(
                     "graft: early stop: no better validation accuracy in {} epochs",
                     cfg.patience
                 );
@@ -313,7 +313,7 @@ impl Session<'_> {
         if let Some(g) = group {
             super::ranks::broadcast_vars(&self.vs, g)?;
         }
-        crate::say!(
+        say!(
             "graft: restored the weights of epoch {} (val_accuracy {:.4})",
             progress.best_epoch,
             progress.best_val_accuracy
@@ -329,7 +329,7 @@ impl Session<'_> {
             let ranks = (self.opts.runtime, group);
             let (model, classes) = (&self.model, &self.classes);
             let m = score::evaluate_shared(model, set, classes, pre, ranks, &mut self.skips)?;
-            crate::say!(
+            say!(
                 "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
                 m.accuracy,
                 m.loss,
