@@ -1,6 +1,6 @@
 //! `graft eval` and `graft predict`.
 use anyhow::Result;
-use graft::distributed::Group;
+use graft::distributed::{Group, leads};
 use graft::engine::Runtime;
 use graft::inference::{Predictor, predict};
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
     let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, group)?;
-    if group.is_some_and(|g| g.rank != 0) {
+    if !leads(group) {
         return Ok(()); // rank 0 prints them
     }
     if !skipped.is_empty() {
@@ -70,7 +70,7 @@ pub fn run_predict(a: PredictArgs, runtime: Runtime, group: Option<&Group>) -> R
     let predictor = Predictor::open(&a.run, runtime.device)?;
     let share = (runtime.workers, group);
     let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, share)?;
-    if group.is_some_and(|g| g.rank != 0) {
+    if !leads(group) {
         return Ok(()); // rank 0 prints them
     }
     for msg in &skipped {

@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
     let device = cli.device.as_str();
     let group = group(&cli.command)?;
-    graft::progress::set_narrates(group.as_ref().is_none_or(|g| g.rank == 0));
+    graft::progress::set_narrates(graft::distributed::leads(group.as_ref()));
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
         Command::Embed(args) => {

@@ -3,7 +3,7 @@ use anyhow::Result;
 use graft::cancel::Cancel;
 use graft::data::check;
 use graft::data::layout::{self, Source};
-use graft::distributed::Group;
+use graft::distributed::{Group, leads};
 use graft::engine::{self, Runtime};
 use graft::error::bad_input;
 use graft::models::Arch;
@@ -325,8 +325,8 @@ fn cancel_on_ctrl_c() -> Cancel {
 pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
     // Rank 0 decides (the run folder's name has the time in it); the others take its plan.
     let (cfg, out, resume) = match group {
-        Some(g) if g.rank != 0 => g.broadcast_json(None)?,
-        Some(g) => g.broadcast_json(Some(&plan(&a)?))?,
+        Some(g) if leads(group) => g.broadcast_json(Some(&plan(&a)?))?,
+        Some(g) => g.broadcast_json(None)?,
         None => plan(&a)?,
     };
     graft::say!(
@@ -346,7 +346,7 @@ pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> 
         group,
     };
     let outcome = training::train(cfg, &opts, resume)?;
-    if group.is_some_and(|g| g.rank != 0) {
+    if !leads(group) {
         return Ok(()); // rank 0 writes the reports and says how the run went
     }
     graft::reports::write_curves(&out)?;

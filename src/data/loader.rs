@@ -75,11 +75,13 @@ pub fn stream(
     cfg: LoaderConfig,
     decode: Arc<DecodeFn>,
 ) -> Receiver<Batch> {
-    let batches = order
-        .chunks(cfg.batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
+    let batches = batches(&order, cfg.batch_size);
     stream_batches(paths, batches, cfg, decode)
+}
+
+/// `order` cut into batches of `size` (the last may be smaller).
+pub fn batches(order: &[usize], size: usize) -> Vec<Vec<usize>> {
+    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
 }
 
 /// Streams the given batches of `paths` (one [`Batch`] each, even where all of it fails or it

@@ -78,6 +78,11 @@ fn check(m: Message, what: &str) -> Result<()> {
 /// Gradients are all-reduced in buckets of about this many bytes (PyTorch DDP's default).
 pub const BUCKET_BYTES: usize = 25 << 20;
 
+/// Whether this process speaks for all (writes, prints the results): one process, or rank 0.
+pub fn leads(group: Option<&Group>) -> bool {
+    group.is_none_or(|g| g.rank == 0)
+}
+
 /// The items `0..n` this process takes: its shard as one of `group`'s ranks, else all of them.
 pub fn share(n: usize, group: Option<&Group>) -> std::ops::Range<usize> {
     group.map_or(0..n, |g| shard(n, g.rank, g.world))

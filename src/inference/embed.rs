@@ -118,7 +118,7 @@ pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary>
         }
         None => (rows, skipped),
     };
-    let wrote = group.is_none_or(|g| g.rank == 0);
+    let wrote = crate::distributed::leads(group);
     if wrote {
         write_output(opts, &paths, &rows, size)?;
     }

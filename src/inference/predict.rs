@@ -33,7 +33,7 @@ pub fn eval(
         Some(data) => {
             let dir = layout::test_folder(data).unwrap_or_else(|| data.to_path_buf());
             let folder = ImageFolder::scan_with_classes(&dir, predictor.classes())?;
-            if group.is_none_or(|g| g.rank == 0) {
+            if crate::distributed::leads(group) {
                 skips.report(folder.problems.iter());
             } else {
                 for p in &folder.problems {
@@ -132,9 +132,10 @@ pub fn predict(
     let start = std::time::Instant::now();
     let found = walk::collect_inputs(inputs)?;
     // Problems found while listing are every rank's; one reports them.
-    let mut skipped = match group {
-        Some(g) if g.rank != 0 => Vec::new(),
-        _ => found.problems,
+    let mut skipped = if crate::distributed::leads(group) {
+        found.problems
+    } else {
+        Vec::new()
     };
     let paths = Arc::new(found.files);
     let order = crate::distributed::share(paths.len(), group).collect();

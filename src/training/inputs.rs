@@ -28,10 +28,7 @@ pub enum Batch {
 impl Batch {
     /// The model's logits for this batch.
     pub fn logits(&self, model: &Classifier, train: bool) -> Tensor {
-        let rows = match self {
-            Batch::Pixels(x) | Batch::Frozen(x) => x.size()[0],
-        };
-        self.logits_part(model, train, Part::whole(rows))
+        self.logits_part(model, train, Part::whole(self.rows() as i64))
     }
 
     /// The logits of this batch as `part` of a larger one (see [`Part`]).
@@ -96,11 +93,6 @@ fn stream(
     loader::stream_batches(set.paths.clone(), batches, cfg, decode)
 }
 
-/// `order` cut into batches of `size`.
-pub fn batches(order: &[usize], size: usize) -> Vec<Vec<usize>> {
-    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
-}
-
 impl Inputs {
     /// Images decoded every epoch (augmented when training).
     pub fn streamed(set: &Labelled, pre: Preprocess, augment: Augment, runtime: Runtime) -> Self {
@@ -143,7 +135,7 @@ impl Inputs {
             } else {
                 (augment, Some((seed, 1_000_000 + copy as u64)))
             };
-            let all = batches(&order, crate::inference::batch_for(pre.size));
+            let all = loader::batches(&order, crate::inference::batch_for(pre.size));
             let rounds = all.len().div_ceil(world);
             let mine = all.into_iter().skip(rank).step_by(world).collect();
             let mine = stream(set, mine, (pre, aug), runtime.workers, seeded);
@@ -168,7 +160,7 @@ impl Inputs {
                     ),
                 };
                 let messages = failures.iter().map(|(_, m)| m);
-                if rank == 0 {
+                if crate::distributed::leads(group) {
                     bar.suspend(|| skips.report(messages));
                 } else {
                     messages.for_each(|m| _ = skips.record(m));

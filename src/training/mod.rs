@@ -118,7 +118,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let start = Instant::now();
     let folder = RunFolder::new(&opts.out);
     let group = opts.group;
-    let writes = group.is_none_or(|g| g.rank == 0);
+    let writes = crate::distributed::leads(group);
     cfg.backbone.check_size(cfg.size)?;
     record_ranks(&mut cfg, group, resume && writes);
     let mut skips = Skips::default();
@@ -211,7 +211,7 @@ fn keep_to_budget(
     cfg: &mut TrainConfig,
     data: &mut dataset::Data,
     budget: f64,
-    (vs, model, (rt, scratch), start): (
+    (vs, model, ((rt, group), scratch), start): (
         &nn::VarStore,
         &Classifier,
         (inputs::Ranks, &Path),
@@ -222,8 +222,6 @@ fn keep_to_budget(
         say!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(());
     }
-    let group = rt.1;
-    let rt = rt.0;
     let measure = |cfg: &TrainConfig| -> Result<budget::Costs> {
         let mine = costs::measure(vs, model, cfg, data, (rt, scratch))?;
         Ok(match group {

@@ -2,11 +2,11 @@
 //! checkpoints and early stopping, and the final Test score.
 use super::balance;
 use super::dataset::Data;
-use super::inputs::{self, Inputs};
+use super::inputs::Inputs;
 use super::optim::Optimizer;
 use super::step::{EpochSums, train_step};
 use crate::cancel::Cancel;
-use crate::data::loader::Skips;
+use crate::data::loader::{self, Skips};
 use crate::distributed::{Group, shard};
 use crate::engine::Runtime;
 use crate::error::Error;
@@ -177,7 +177,7 @@ impl Session<'_> {
 
     /// Whether this process writes the run folder (one process, or rank 0 of several).
     pub fn writes(&self) -> bool {
-        self.opts.group.is_none_or(|g| g.rank == 0)
+        crate::distributed::leads(self.opts.group)
     }
 
     fn interrupted_or(&self, e: anyhow::Error, progress: &Progress) -> anyhow::Error {
@@ -205,7 +205,7 @@ impl Session<'_> {
         let labels = &input.set.labels;
         let order = balance::epoch_order(cfg.balance, labels, cfg.seed, epoch as u64);
         let weights = balance::class_weights(cfg.balance, labels, self.classes.len());
-        let mut global = inputs::batches(&order, cfg.batch_size);
+        let mut global = loader::batches(&order, cfg.batch_size);
         if global.len() > 1 && global.last().is_some_and(|b| b.len() == 1) {
             // Batch norm cannot take statistics of one image (at small sizes its variance is
             // 0 / 0): a last batch of one sits this epoch out (another image each epoch).
@@ -285,7 +285,7 @@ impl Session<'_> {
         let mut scorer = Scorer::new(&self.classes);
         let model = &self.model;
         tch::no_grad(|| {
-            let batches = inputs::batches(&order, 64);
+            let batches = loader::batches(&order, 64);
             input.for_each_batch(batches, None, &mut self.skips, |x, y, idx| {
                 let paths: Vec<String> = idx
                     .iter()
