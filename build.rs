@@ -4,7 +4,8 @@
 //! the link so CUDA is available when present (the default `--as-needed` drops it, as nothing
 //! references it by symbol); and the C++ bridge to torch.distributed (`csrc/distributed.cpp`),
 //! compiled against the libtorch headers (plus the vendored gloo declarations it includes), with
-//! the batch norm that data-parallel training synchronises over the ranks.
+//! the batch norm that data-parallel training synchronises over the ranks, and the switch for
+//! libtorch's bf16 autocast (`csrc/autocast.cpp`).
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -32,6 +33,7 @@ fn distributed_bridge(libtorch: &Path) {
         .cpp(true)
         .file("csrc/distributed.cpp")
         .file("csrc/sync_batch_norm.cpp")
+        .file("csrc/autocast.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .include("third_party/gloo/include")

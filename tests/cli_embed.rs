@@ -118,6 +118,51 @@ fn embed_safetensors_holds_features_and_paths() {
     assert_eq!(loaded.metadata["backbone"], "inception-v3");
 }
 
+/// bf16 (the default on CPUs with bf16 instructions) computes features close to fp32's, and is
+/// in effect when asked for (the features differ).
+#[test]
+fn embed_in_bf16_is_close_to_fp32() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let features = |precision: &str| {
+        let out = dir.path().join(format!("{precision}.safetensors"));
+        let run = graft()
+            .args(["--precision", precision, "embed", "--size", "139", "--out"])
+            .arg(&out)
+            .arg(demo().join("Test"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let loaded = graft::tensor_io::load(&out).unwrap();
+        (loaded.metadata["paths"].clone(), loaded.tensors[0].1.copy())
+    };
+    let (fp32_paths, fp32) = features("fp32");
+    let (bf16_paths, bf16) = features("bf16");
+    assert_eq!(fp32_paths, bf16_paths);
+    let rel = ((&bf16 - &fp32).norm() / fp32.norm()).double_value(&[]);
+    assert!(rel > 1e-4 && rel < 5e-2, "relative difference {rel}");
+    let cosine = tch::Tensor::cosine_similarity(&bf16, &fp32, 1, 1e-8)
+        .min()
+        .double_value(&[]);
+    assert!(cosine > 0.998, "smallest cosine similarity {cosine}");
+
+    let run = graft()
+        .args(["--precision", "fp16", "embed", "--out"])
+        .arg(dir.path().join("x.json"))
+        .arg(demo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.code() == Some(2) && stderr.contains("unknown precision 'fp16'"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn embed_refuses_bad_requests_before_work() {
     let dir = tempfile::tempdir().unwrap();

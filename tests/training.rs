@@ -497,6 +497,8 @@ fn the_seed_recipe_runs_end_to_end_on_a_few_images() {
     let log = ok(graft(&[
         "--threads",
         "2",
+        "--precision",
+        "bf16",
         "train",
         "--recipe",
         "seed",
@@ -519,6 +521,9 @@ fn the_seed_recipe_runs_end_to_end_on_a_few_images() {
     assert_eq!(cfg["optimizer"]["kind"], "sgd");
     assert_eq!(cfg["augment"]["shear"], 0.2);
     assert_eq!(cfg["validation"], "test");
+    // Full fine-tuning under bf16 autocast: recorded and said.
+    assert_eq!(cfg["precision"], "bf16");
+    assert!(log.contains("graft: precision: bf16"), "{log}");
     assert!(
         json(run.join("metrics.json"))["test_accuracy"]
             .as_f64()
@@ -570,6 +575,7 @@ fn a_lite_run_spells_its_backbone_once_and_old_run_folders_still_predict() {
     let mut config = json(old.join("config.json"));
     let fields = config.as_object_mut().unwrap();
     fields.remove("format_version");
+    fields.remove("precision");
     fields.insert("backbone".into(), "efficient-net-lite0".into());
     fields.insert(
         "normalization".into(),

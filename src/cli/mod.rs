@@ -28,6 +28,11 @@ pub struct Cli {
     /// cpu, cuda or cuda:N.
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
+    /// Number format of train, eval, predict, embed and serve: fp32, bf16 (convolutions and
+    /// matrix products in bfloat16), or auto: bf16 on a CPU with bf16 instructions (AVX512-BF16),
+    /// else fp32. Export and weight checks always compute in fp32.
+    #[arg(long, global = true, default_value = "auto")]
+    precision: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,6 +118,17 @@ pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
     let device = cli.device.as_str();
     let group = group(&cli.command)?;
+    if matches!(
+        cli.command,
+        Command::Embed(_)
+            | Command::Train(_)
+            | Command::Eval(_)
+            | Command::Predict(_)
+            | Command::Serve(_)
+    ) {
+        let device = engine::parse_device(device)?;
+        engine::set_precision(engine::Precision::parse(&cli.precision, device)?);
+    }
     graft::progress::set_narrates(graft::distributed::leads(group.as_ref()));
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),

@@ -161,8 +161,14 @@ impl Classifier {
         self.dropout
     }
 
-    /// Training when `part` is given.
+    /// Training when `part` is given. Logits in float32 whatever the precision.
     fn head(&self, features: &Tensor, part: Option<Part>) -> Tensor {
+        super::float32(crate::engine::in_precision(|| {
+            self.head_in_precision(features, part)
+        }))
+    }
+
+    fn head_in_precision(&self, features: &Tensor, part: Option<Part>) -> Tensor {
         let x = match &self.hidden {
             Some(dense) => {
                 let x = dense.forward(features).relu();

@@ -149,6 +149,15 @@ pub struct Backbone {
     pub imagenet_top: Option<nn::Linear>,
 }
 
+/// `t` as float32 (the same tensor, and no traced op, when it is already).
+pub fn float32(t: Tensor) -> Tensor {
+    if t.kind() == Kind::Float {
+        t
+    } else {
+        t.to_dtype(Kind::Float, false, false)
+    }
+}
+
 impl Backbone {
     /// Builds the network under `p` (randomly initialized; weights are loaded separately).
     pub fn new(p: &nn::Path, arch: Arch, with_imagenet_top: bool) -> Self {
@@ -189,17 +198,20 @@ impl Backbone {
         channels_last(&((x - n.mean) / n.scale))
     }
 
-    /// Runs blocks `from..to` on `xs` (already normalized, or a cached block output).
+    /// Runs blocks `from..to` on `xs` (already normalized, or a cached block output), in the
+    /// process's precision (a bf16 output under bf16).
     pub fn forward_blocks(&self, xs: &Tensor, from: usize, to: usize, train: bool) -> Tensor {
-        self.blocks[from..to]
-            .iter()
-            .fold(xs.shallow_clone(), |x, b| b.forward_t(&x, train))
+        crate::engine::in_precision(|| {
+            self.blocks[from..to]
+                .iter()
+                .fold(xs.shallow_clone(), |x, b| b.forward_t(&x, train))
+        })
     }
 
-    /// Pixels to pooled features [B, feature_dim], in inference mode.
+    /// Pixels to pooled features [B, feature_dim], in inference mode, as float32.
     pub fn features(&self, pixels: &Tensor) -> Tensor {
         let x = self.forward_blocks(&self.normalize(pixels), 0, self.blocks.len(), false);
-        layers::global_avg_pool(&x)
+        float32(layers::global_avg_pool(&x))
     }
 
     /// ImageNet logits from pooled features, where the backbone has its classifier.

@@ -9,6 +9,7 @@ use crate::data::augment::Augment;
 use crate::data::images::{Preprocess, ResizeRule};
 use crate::data::labelled::Holdout;
 use crate::data::layout::{DEFAULT_TEST_SPLIT, Source};
+use crate::engine::Precision;
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use serde::{Deserialize, Serialize};
@@ -247,9 +248,16 @@ pub struct TrainConfig {
     /// the budget keeps the size (absent in older runs).
     #[serde(default)]
     pub size_floor: Option<i64>,
+    /// The number format training computed in (absent in older runs: fp32).
+    #[serde(default = "fp32")]
+    pub precision: Precision,
     /// How the training ran when it was data-parallel over several processes (absent: one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distributed: Option<Distributed>,
+}
+
+fn fp32() -> Precision {
+    Precision::Fp32
 }
 
 /// The ranks of a data-parallel run, as config.json records them.

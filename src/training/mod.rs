@@ -121,6 +121,12 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let writes = crate::distributed::leads(group);
     cfg.backbone.check_size(cfg.size)?;
     record_ranks(&mut cfg, group, resume && writes);
+    cfg.precision = crate::engine::precision();
+    if cfg.precision == crate::engine::Precision::Bf16 {
+        say!(
+            "graft: precision: bf16 (convolutions and matrix products in bfloat16; --precision fp32 for float32)"
+        );
+    }
     let mut skips = Skips::default();
     let mut data = dataset::load_data(&cfg, &mut skips)?;
     if cfg.balance == Balance::Auto {

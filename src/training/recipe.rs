@@ -2,6 +2,7 @@
 use crate::data::augment::Augment;
 use crate::data::images::ResizeRule;
 use crate::data::labelled::Holdout;
+use crate::engine::Precision;
 use crate::models::Arch;
 use crate::models::classifier::HeadConfig;
 use crate::run::config::{
@@ -47,6 +48,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         time_budget: None,
         holdout: Holdout::Random,
         size_floor: None,
+        precision: Precision::Fp32,
         distributed: None,
     }
 }
@@ -92,6 +94,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         time_budget: Some(super::budget::DEFAULT_SECONDS),
         holdout: Holdout::Random,
         size_floor: None,
+        precision: Precision::Fp32,
         distributed: None,
     }
 }

@@ -104,6 +104,7 @@ pub fn run_section(data: &RunData) -> String {
         ("optimizer", text(&c.optimizer)),
         ("batch size", c.batch_size.to_string()),
         ("processes", processes(c)),
+        ("precision", c.precision.to_string()),
         ("epochs", c.epochs.to_string()),
         ("early-stopping patience", c.patience.to_string()),
         ("validation", text(&c.validation)),
