@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # graft's default training recipe against PyTorch doing the same recipe (same weights, data,
 # resolution, frozen blocks and cache, optimizer, schedule, epochs, threads), one run each, on the
-# shared Fruits-360 set. Prints wall time and test accuracy of each, and the time ratio.
+# shared Fruits-360 set, in graft's default precision (bf16 on a CPU with bf16 instructions:
+# PyTorch then runs under torch.autocast too). Prints wall time and test accuracy of each, and
+# the time ratio.
 # Usage: bench/train.sh   (env: DATA, THREADS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ o = c["optimizer"]
 print(f"--size {c['size']} --freeze {c['freeze']['through']} --epochs {c['epochs']} --patience {c['patience']} "
       f"--batch {c['batch_size']} --lr {o['lr']} --dropout {c['head']['dropout']} --schedule {c.get('schedule', 'constant')} "
       f"--batchnorm {'train' if c.get('batchnorm_train', True) else 'frozen'} --max-per-class {c.get('max_per_class') or 0} "
-      f"--label-smoothing {c.get('label_smoothing', 0.0)}")
+      f"--label-smoothing {c.get('label_smoothing', 0.0)} --precision {c.get('precision', 'fp32')}")
 PY
 )
 torch_json=$(.venv/bin/python bench/train_pytorch.py --weights "$WEIGHTS" --data "$DATA" --threads "$THREADS" $args)

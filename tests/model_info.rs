@@ -219,6 +219,14 @@ fn devices_lists_the_cpu_and_every_cuda_device() {
     assert!(d["cpu"]["torch_threads"].as_u64().unwrap() >= 1);
     assert!(!d["cpu"]["model"].as_str().unwrap().is_empty());
     assert!(d["cpu"]["extensions"].is_array());
+    // bf16 by default exactly where the CPU has the instructions for it.
+    let has_bf16 = d["cpu"]["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "avx512_bf16");
+    let auto = if has_bf16 { "bf16" } else { "fp32" };
+    assert_eq!(d["cpu"]["auto_precision"], auto);
     let cuda = tch::Cuda::device_count() as usize;
     assert_eq!(d["cuda_devices"].as_array().unwrap().len(), cuda);
 

@@ -32,6 +32,8 @@ pub struct CpuInfo {
     pub torch_threads: usize,
     /// The relevant instruction-set extensions present.
     pub extensions: Vec<String>,
+    /// What `--precision auto` picks on this CPU.
+    pub auto_precision: crate::engine::Precision,
 }
 
 /// What the linked libtorch was built with.
@@ -131,6 +133,7 @@ fn cpu() -> CpuInfo {
         cores,
         logical,
         torch_threads: crate::engine::threads(),
+        auto_precision: crate::engine::Precision::auto(tch::Device::Cpu),
         extensions,
     }
 }
@@ -232,7 +235,7 @@ pub fn render_text(d: &Devices) -> String {
     let c = &d.cpu;
     let mut s = format!(
         "CPU   {}\n      {} cores, {} logical processors; libtorch uses {} threads\n      \
-extensions: {}\n",
+extensions: {}\n      precision: {} (--precision auto)\n",
         c.model,
         c.cores,
         c.logical,
@@ -241,7 +244,8 @@ extensions: {}\n",
             "none of avx/avx2/avx512/amx".to_string()
         } else {
             c.extensions.join(" ")
-        }
+        },
+        c.auto_precision
     );
     let l = &d.libtorch;
     s += &format!(
