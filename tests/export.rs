@@ -179,6 +179,16 @@ fn compare(theirs: &Tensor, ours: &Tensor) -> (f64, Vec<i64>) {
     (diff.max().double_value(&[]), which)
 }
 
+/// Whether graft's two best logits of one image (`ours`) are closer than the largest change
+/// between `theirs` and `ours`, twice over: a top-1 that any such change could flip.
+fn near_tie(theirs: Tensor, ours: Tensor) -> bool {
+    let (top, _) = ours.topk(2, 0, true, true);
+    let margin = top.double_value(&[0]) - top.double_value(&[1]);
+    let moved = (theirs - &ours).abs().max().double_value(&[]);
+    eprintln!("near tie? margin {margin:.3e}, logits moved by {moved:.3e}");
+    margin <= 2.0 * moved
+}
+
 /// What tests/python/run_exported.py gives back.
 struct Ran {
     /// Logits per batch size.
@@ -393,9 +403,12 @@ fn preprocessing_equals_graft(backbone: &str) {
         for (batch, logits) in &ran.logits {
             let (error, differ) = compare(logits, &x.logits);
             eprintln!("{what}, batch {batch}: logits differ from graft predict's by {error:.2e}");
-            // The noise image has no class: its top-1 may follow a one-level difference.
+            // The noise image has no class: its top-1 may follow a one-level difference; so may
+            // a photo whose two best classes graft scores closer than the resize moved them.
             assert!(
-                differ.iter().all(|&i| i == 48),
+                differ
+                    .iter()
+                    .all(|&i| i == 48 || near_tie(logits.get(i), x.logits.get(i))),
                 "{what}: top-1 differs from graft's on photos {differ:?}"
             );
             assert!(

@@ -16,6 +16,39 @@ pub struct HeadConfig {
     pub hidden: i64,
     /// Dropout after the hidden layer while training (0: none).
     pub dropout: f64,
+    /// How the dense weights start (absent in older runs: kaiming).
+    #[serde(default)]
+    pub init: HeadInit,
+}
+
+/// The starting weights of the head's dense layers (biases: U(±1/sqrt(fan_in)) either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadInit {
+    /// U(±sqrt(6 / fan_in)), Kaiming for ReLU: tch's default, near Keras' Glorot for the seed.
+    #[default]
+    Kaiming,
+    /// U(±1 / sqrt(fan_in)), PyTorch's `nn.Linear` default, 2.45x smaller: on the fast recipe
+    /// it scored better by validation on both shared sets (README, Measured results).
+    Torch,
+}
+
+impl HeadInit {
+    fn linear(self, fan_in: i64) -> nn::LinearConfig {
+        match self {
+            HeadInit::Kaiming => Default::default(),
+            HeadInit::Torch => {
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                nn::LinearConfig {
+                    ws_init: nn::Init::Uniform {
+                        lo: -bound,
+                        up: bound,
+                    },
+                    ..Default::default()
+                }
+            }
+        }
+    }
 }
 
 impl HeadConfig {
@@ -24,6 +57,7 @@ impl HeadConfig {
         Self {
             hidden: 512,
             dropout: 0.0,
+            init: HeadInit::Kaiming,
         }
     }
 }
@@ -81,11 +115,16 @@ impl Classifier {
         let p = root / "classifier";
         let mut features = arch.feature_dim;
         let hidden = (head.hidden > 0).then(|| {
-            let l = nn::linear(&p / "dense", features, head.hidden, Default::default());
+            let l = nn::linear(
+                &p / "dense",
+                features,
+                head.hidden,
+                head.init.linear(features),
+            );
             features = head.hidden;
             l
         });
-        let logits = nn::linear(&p / "logits", features, classes, Default::default());
+        let logits = nn::linear(&p / "logits", features, classes, head.init.linear(features));
         let trainable_from = 0;
         Self {
             backbone,
@@ -191,5 +230,34 @@ impl Classifier {
         let mut mask = Tensor::empty(shape, (x.kind(), x.device()));
         let _ = mask.bernoulli_float_(keep);
         (mask / keep).narrow(0, part.offset, x.size()[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The head starts within PyTorch's bound for `torch`, and up to 2.45x wider for `kaiming`.
+    #[test]
+    fn head_init_sets_the_bound_of_the_dense_weights() {
+        let widest = |init| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let head = HeadConfig {
+                hidden: 512,
+                dropout: 0.0,
+                init,
+            };
+            let model = Classifier::new(&vs.root(), Arch::named("inception-v3").unwrap(), 95, head);
+            let w = |l: &nn::Linear| l.ws.abs().max().double_value(&[]);
+            let dense = model.hidden.as_ref().unwrap();
+            assert_eq!(model.logits.ws.kind(), Kind::Float);
+            (w(dense) * 2048f64.sqrt(), w(&model.logits) * 512f64.sqrt())
+        };
+        let (dense, logits) = widest(HeadInit::Torch);
+        assert!((0.99..=1.0).contains(&dense) && (0.95..=1.0).contains(&logits));
+        let (dense, logits) = widest(HeadInit::Kaiming);
+        let bound = 6f64.sqrt();
+        assert!(dense > 0.99 * bound && dense <= bound && logits > 0.95 * bound);
     }
 }

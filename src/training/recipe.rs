@@ -4,7 +4,7 @@ use crate::data::images::ResizeRule;
 use crate::data::labelled::Holdout;
 use crate::engine::Precision;
 use crate::models::Arch;
-use crate::models::classifier::HeadConfig;
+use crate::models::classifier::{HeadConfig, HeadInit};
 use crate::run::config::{
     Balance, FORMAT_VERSION, Freeze, OptimizerConfig, Schedule, TrainConfig, Validation,
 };
@@ -56,7 +56,8 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
 /// graft's default, tuned for accuracy per minute on a 2-core CPU (measured on Fruits-360, see
 /// README): the backbone's lower blocks fixed and their outputs cached once (where the spec's
 /// recipe defaults put the cut, at the size they give: InceptionV3 at 187 px through mixed_7);
-/// the upper blocks and the head fine-tune on the cache with Adam, a cosine schedule and label
+/// the upper blocks and the head (started as PyTorch starts `nn.Linear`) fine-tune on the cache
+/// with Adam, a cosine schedule and label
 /// smoothing; at most 64 evenly spaced training images per class (neighbouring video frames add
 /// little and each costs a forward pass of the fixed blocks).
 pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
@@ -69,6 +70,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         head: HeadConfig {
             hidden: 512,
             dropout: 0.2,
+            init: HeadInit::Torch,
         },
         freeze: Freeze::Through(backbone.recipe.freeze_through.into()),
         cache: true,
