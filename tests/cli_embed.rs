@@ -94,16 +94,19 @@ fn embed_writes_json_and_skips_undecodable_files() {
     assert!(rel_error(&by_name("gray.png"), &original) > 1e-3);
 }
 
-#[test]
-fn embed_safetensors_holds_features_and_paths() {
-    cached_weights(arch("inception-v3"));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("f.safetensors");
-    let kiwi = demo().join("Test/Kiwi");
+/// `graft [global] embed --size SIZE --out OUT INPUT` (safetensors), which must succeed; what it
+/// wrote.
+fn embed_safetensors(
+    global: &[&str],
+    size: &str,
+    out: &std::path::Path,
+    input: &std::path::Path,
+) -> graft::tensor_io::Loaded {
     let run = graft()
-        .args(["embed", "--size", "75", "--out"])
-        .arg(&out)
-        .arg(&kiwi)
+        .args(global)
+        .args(["embed", "--size", size, "--out"])
+        .arg(out)
+        .arg(input)
         .output()
         .unwrap();
     assert!(
@@ -111,7 +114,15 @@ fn embed_safetensors_holds_features_and_paths() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let loaded = graft::tensor_io::load(&out).unwrap();
+    graft::tensor_io::load(out).unwrap()
+}
+
+#[test]
+fn embed_safetensors_holds_features_and_paths() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.safetensors");
+    let loaded = embed_safetensors(&[], "75", &out, &demo().join("Test/Kiwi"));
     let paths: Vec<String> = serde_json::from_str(&loaded.metadata["paths"]).unwrap();
     assert_eq!(paths.len(), 8);
     assert_eq!(loaded.tensors[0].1.size(), [8, 2048]);
@@ -126,18 +137,8 @@ fn embed_in_bf16_is_close_to_fp32() {
     let dir = tempfile::tempdir().unwrap();
     let features = |precision: &str| {
         let out = dir.path().join(format!("{precision}.safetensors"));
-        let run = graft()
-            .args(["--precision", precision, "embed", "--size", "139", "--out"])
-            .arg(&out)
-            .arg(demo().join("Test"))
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let loaded = graft::tensor_io::load(&out).unwrap();
+        let global = ["--precision", precision];
+        let loaded = embed_safetensors(&global, "139", &out, &demo().join("Test"));
         (loaded.metadata["paths"].clone(), loaded.tensors[0].1.copy())
     };
     let (fp32_paths, fp32) = features("fp32");

@@ -135,8 +135,8 @@ pub struct TrainArgs {
     pub dropout: Option<f64>,
     /// How the head's dense weights start: `torch` (U(±1/sqrt(fan_in)), PyTorch's nn.Linear
     /// default; the fast recipe's) or `kaiming` (U(±sqrt(6/fan_in)); the seed recipe's).
-    #[arg(long, value_parser = ["torch", "kaiming"])]
-    pub head_init: Option<String>,
+    #[arg(long)]
+    pub head_init: Option<graft::models::classifier::HeadInit>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Batch norm of trainable blocks: `train` (batch statistics) or `frozen` (pretrained ones).
@@ -230,9 +230,6 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     adapt_to_data(&mut c, &data, a);
     c.weights = a.weights.clone();
-    if let Some(init) = &a.head_init {
-        c.head.init = serde_json::from_value(serde_json::Value::String(init.clone()))?;
-    }
     macro_rules! set {
         ($($field:expr => $arg:expr),+ $(,)?) => {
             $(if let Some(v) = $arg.clone() { $field = v; })+
@@ -252,6 +249,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
         c.seed => a.seed,
         c.head.hidden => a.hidden,
         c.head.dropout => a.dropout,
+        c.head.init => a.head_init,
         c.augment.shear => a.shear,
         c.augment.zoom => a.zoom,
         c.augment.flip => a.flip,

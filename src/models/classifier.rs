@@ -33,6 +33,17 @@ pub enum HeadInit {
     Torch,
 }
 
+impl std::str::FromStr for HeadInit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kaiming" => Ok(HeadInit::Kaiming),
+            "torch" => Ok(HeadInit::Torch),
+            _ => Err(format!("unknown head init '{s}' (torch or kaiming)")),
+        }
+    }
+}
+
 impl HeadInit {
     fn linear(self, fan_in: i64) -> nn::LinearConfig {
         match self {

@@ -57,9 +57,9 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
 /// README): the backbone's lower blocks fixed and their outputs cached once (where the spec's
 /// recipe defaults put the cut, at the size they give: InceptionV3 at 187 px through mixed_7);
 /// the upper blocks and the head (started as PyTorch starts `nn.Linear`) fine-tune on the cache
-/// with Adam, a cosine schedule and label
-/// smoothing; at most 64 evenly spaced training images per class (neighbouring video frames add
-/// little and each costs a forward pass of the fixed blocks).
+/// with Adam, a cosine schedule and label smoothing; at most 64 evenly spaced training images
+/// per class (neighbouring video frames add little and each costs a forward pass of the fixed
+/// blocks).
 pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
     TrainConfig {
         format_version: FORMAT_VERSION,
