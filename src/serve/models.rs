@@ -12,8 +12,8 @@ use crate::run::RunFolder;
 use anyhow::Result;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use serde::Serialize;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tch::Device;
@@ -54,7 +54,10 @@ pub enum LoadEvent {
 /// One model being served: its description and the queue to its thread.
 pub struct ServedModel {
     description: ModelDescription,
-    tx: Sender<Job>,
+    /// None once stopped: the thread's queue is closed.
+    tx: Mutex<Option<Sender<Job>>>,
+    /// Set when the service stops: the thread leaves what is queued and ends.
+    stopping: Arc<AtomicBool>,
     preprocess: Arc<OnceLock<Preprocess>>,
     /// Requests being decoded for it.
     pub decoding: Arc<AtomicUsize>,
@@ -74,7 +77,8 @@ impl ServedModel {
         let (tx, rx) = bounded::<Job>(limits.queue);
         let model = Arc::new(Self {
             description,
-            tx,
+            tx: Mutex::new(Some(tx)),
+            stopping: Arc::default(),
             preprocess: Arc::default(),
             decoding: Arc::default(),
         });
@@ -84,6 +88,7 @@ impl ServedModel {
             limits: limits.clone(),
             metrics: metrics.clone(),
             decoding: model.decoding.clone(),
+            stopping: model.stopping.clone(),
         };
         let (source, preprocess) = (source.clone(), model.preprocess.clone());
         let expected = model.description.classes.clone();
@@ -95,7 +100,9 @@ impl ServedModel {
                     Ok(p) => p,
                     Err(e) => return drop(events.send(LoadEvent::Failed(e))),
                 };
-                batcher.warm_up(&predictor);
+                if !batcher.warm_up(&predictor) {
+                    return;
+                }
                 let _ = preprocess.set(predictor.preprocess());
                 batcher
                     .metrics
@@ -143,7 +150,11 @@ impl ServedModel {
 
     /// Queues a job for the model's thread, refusing at once when the queue is full.
     pub fn enqueue(&self, job: Job) -> Result<(), Refused> {
-        match self.tx.try_send(job) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = tx.as_ref() else {
+            return Err(Refused::Closed);
+        };
+        match tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(Refused::Full),
             Err(TrySendError::Disconnected(_)) => Err(Refused::Closed),
@@ -152,7 +163,16 @@ impl ServedModel {
 
     /// Requests waiting for the thread.
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref().map_or(0, Sender::len)
+    }
+
+    /// Tells the thread to end after the batch it is running (leaving what is queued: the
+    /// service is stopping) and closes its queue, which wakes it if idle. The process must not
+    /// end while a thread is inside libtorch: its exit handlers tear libtorch down under it.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 

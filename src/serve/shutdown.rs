@@ -100,18 +100,19 @@ pub async fn drain_deadline(stop: Stop, timeout: Duration) {
     tokio::time::sleep(timeout + DRAIN_MARGIN).await;
 }
 
-/// Drops the service's state and waits (off the async threads) for the model and decoding
-/// threads to answer what they hold and stop. Skipped when a connection still holds the state
-/// (a drain cut short): the process is ending anyway.
+/// Stops the model threads and waits (off the async threads) until they have: the process
+/// must not end while one is inside libtorch. Then drops the service's state, which joins the
+/// decoding threads, unless a connection still holds it (a drain cut short, or a connection
+/// task not yet dropped): the process is ending anyway, and decoding does not touch libtorch.
 pub async fn join_threads(app: Arc<App>, threads: Vec<std::thread::JoinHandle<()>>) {
-    let Ok(app) = Arc::try_unwrap(app) else {
-        return;
-    };
+    for model in &app.models {
+        model.stop();
+    }
     let _ = tokio::task::spawn_blocking(move || {
-        drop(app);
         for t in threads {
             let _ = t.join();
         }
+        drop(Arc::try_unwrap(app));
     })
     .await;
 }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 use tokio::sync::oneshot;
@@ -58,26 +58,40 @@ pub struct Batcher {
     pub metrics: ServeMetrics,
     /// Requests being decoded for this model.
     pub decoding: Arc<AtomicUsize>,
+    /// Set when the service stops ([`super::models::ServedModel::stop`]).
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl Batcher {
     /// One forward pass at each batch size up to `max_batch`, so that no request pays for
     /// libtorch's setup of a new input shape (up to seconds for a conv network on the CPU);
-    /// not counted in the metrics.
-    pub fn warm_up(&self, predictor: &Predictor) {
+    /// not counted in the metrics. False when the service stopped meanwhile.
+    pub fn warm_up(&self, predictor: &Predictor) -> bool {
         let _no_grad = tch::no_grad_guard();
         let s = i64::from(predictor.preprocess().size);
         for b in 1..=self.limits.max_batch as i64 {
+            if self.stopped() {
+                return false;
+            }
             let pixels = Tensor::zeros([b, 3, s, s], (Kind::Uint8, tch::Device::Cpu));
             let _ = predictor.probabilities(&pixels);
         }
+        !self.stopped()
     }
 
-    /// Answers jobs until every sender of `rx` is gone, and then the queue is empty.
+    fn stopped(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Answers jobs until every sender of `rx` is gone and the queue is empty, or until the
+    /// service stops (then what is still queued is dropped, and its callers see an error).
     pub fn run(&self, predictor: &Predictor, rx: &Receiver<Job>) {
         let _no_grad = tch::no_grad_guard();
         let mut carried: Option<Job> = None;
         loop {
+            if self.stopped() {
+                return;
+            }
             let first = match carried.take() {
                 Some(job) => job,
                 None => match rx.recv() {
@@ -196,6 +210,7 @@ mod tests {
             },
             metrics: ServeMetrics::new().unwrap(),
             decoding: Arc::default(),
+            stopping: Arc::default(),
         }
     }
 
