@@ -101,9 +101,10 @@ pub async fn drain_deadline(stop: Stop, timeout: Duration) {
 }
 
 /// Stops the model threads and waits (off the async threads) until they have: the process
-/// must not end while one is inside libtorch. Then drops the service's state, which joins the
-/// decoding threads, unless a connection still holds it (a drain cut short, or a connection
-/// task not yet dropped): the process is ending anyway, and decoding does not touch libtorch.
+/// must not end while one is inside libtorch. Then lets go of the service's state; the last
+/// holder's drop joins the decoding threads. A connection may still hold it (a drain cut short,
+/// a connection task not yet dropped): the process is ending anyway, and decoding does not touch
+/// libtorch.
 pub async fn join_threads(app: Arc<App>, threads: Vec<std::thread::JoinHandle<()>>) {
     for model in &app.models {
         model.stop();
@@ -112,7 +113,7 @@ pub async fn join_threads(app: Arc<App>, threads: Vec<std::thread::JoinHandle<()
         for t in threads {
             let _ = t.join();
         }
-        drop(Arc::try_unwrap(app));
+        drop(app);
     })
     .await;
 }
