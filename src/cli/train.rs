@@ -96,7 +96,7 @@ pub struct TrainArgs {
     /// SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
-    /// Early stopping: epochs without a better validation accuracy.
+    /// Early stopping: epochs without a lower validation loss.
     #[arg(long)]
     pub patience: Option<usize>,
     /// Fraction of Training held out (stratified) for validation.

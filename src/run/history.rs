@@ -19,13 +19,14 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// The selection rule for the best epoch: a higher validation accuracy, or the same accuracy
-/// with a lower validation loss. The tie-break matters once validation accuracy saturates (on
-/// Fruits-360 it reads 1.0 from the third epoch on): the loss still tells the epochs apart, and
-/// the later, annealed weights it picks scored 99.10% on Test against 98.99% for the first tie.
+/// The selection rule for the best epoch: a lower validation loss, or the same loss with a
+/// higher validation accuracy (Keras' default monitor). Loss, not accuracy, because accuracy
+/// on a few hundred held-out images moves in steps of one image and saturates: a Fruits-360 run
+/// with dropout 0.5 read 100% at epoch 2 (loss 0.267) and 99.82% at epoch 4 (loss 0.147), and
+/// the accuracy rule kept epoch 2 (Test 98.72%) over epoch 4 (99.17%).
 pub fn improves_on(rec: &EpochRecord, best: &EpochRecord) -> bool {
-    rec.val_accuracy > best.val_accuracy
-        || (rec.val_accuracy == best.val_accuracy && rec.val_loss < best.val_loss)
+    rec.val_loss < best.val_loss
+        || (rec.val_loss == best.val_loss && rec.val_accuracy > best.val_accuracy)
 }
 
 /// The epoch training keeps as best in `history` (the same rule: [`improves_on`]).
@@ -44,7 +45,7 @@ pub fn best_epoch(history: &[EpochRecord]) -> Option<usize> {
 pub struct Progress {
     /// Every completed epoch.
     pub history: Vec<EpochRecord>,
-    /// 1-based epoch with the best validation accuracy so far.
+    /// 1-based best epoch so far (see [`improves_on`]).
     pub best_epoch: usize,
     /// Its validation accuracy.
     pub best_val_accuracy: f64,
@@ -109,16 +110,18 @@ mod tests {
         let mut p = Progress::default();
         assert!(p.record(rec(1, 0.5, 1.0)));
         assert!(p.record(rec(2, 0.9, 0.5)));
-        assert!(!p.record(rec(3, 0.9, 0.6)), "same accuracy, higher loss");
+        assert!(!p.record(rec(3, 1.0, 0.6)), "higher accuracy, higher loss");
         assert!(!p.should_stop(2));
-        assert!(
-            !p.record(rec(4, 0.8, 0.1)),
-            "lower accuracy, whatever the loss"
-        );
+        assert!(!p.record(rec(4, 0.9, 0.5)), "the same scores");
         assert!(p.should_stop(2));
         assert_eq!(p.best_epoch, 2);
-        assert!(p.record(rec(5, 0.9, 0.4)), "same accuracy, lower loss");
-        assert_eq!((p.best_epoch, p.best_val_accuracy), (5, 0.9));
+        assert!(
+            p.record(rec(5, 0.8, 0.4)),
+            "lower loss, whatever the accuracy"
+        );
+        assert_eq!((p.best_epoch, p.best_val_accuracy), (5, 0.8));
+        assert!(p.record(rec(6, 0.85, 0.4)), "same loss, higher accuracy");
         assert!(!p.should_stop(2));
+        assert_eq!(best_epoch(&p.history), Some(6));
     }
 }

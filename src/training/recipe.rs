@@ -11,7 +11,7 @@ use crate::run::config::{
 use std::path::PathBuf;
 
 /// The seed: InceptionV3 (or `backbone`) at its native size, shear/zoom/flip, SGD lr 1e-4
-/// momentum 0.9, batch 16, 5 epochs, nothing frozen, early stopping on validation accuracy
+/// momentum 0.9, batch 16, 5 epochs, nothing frozen, early stopping on validation loss
 /// (patience 5) with Test as the validation set.
 pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
     TrainConfig {

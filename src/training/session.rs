@@ -166,7 +166,7 @@ impl Session<'_> {
             }
             if progress.should_stop(cfg.patience) && epoch < total {
                 say!(
-                    "graft: early stop: no better validation accuracy in {} epochs",
+                    "graft: early stop: no lower validation loss in {} epochs",
                     cfg.patience
                 );
                 break;

@@ -210,7 +210,7 @@ pub fn curves_section(data: &RunData, uris: &[(Curve, String)]) -> String {
         format!(
             "<table class=\"grid\" id=\"history\"><thead><tr><th>epoch</th><th>loss</th><th>accuracy</th>\
 <th>val loss</th><th>val accuracy</th><th>time</th></tr></thead><tbody>{rows}</tbody></table>\
-<p class=\"note\">The highlighted row is the best epoch (highest validation accuracy): its weights are the model.</p>"
+<p class=\"note\">The highlighted row is the best epoch (lowest validation loss): its weights are the model.</p>"
         )
     };
     format!(
