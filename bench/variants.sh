@@ -60,7 +60,8 @@ m = json.load(open(f"{run}/metrics.json"))
 c = json.load(open(f"{run}/config.json"))
 best = [r for r in csv.DictReader(open(f"{run}/history.csv")) if int(r["epoch"]) == m["best_epoch"]][0]
 print("\t".join([name, variant, c.get("holdout", "random"), f"{m['best_val_accuracy']:.4f}",
-                 f"{float(best['val_loss']):.4f}", f"{m['test_accuracy']:.4f}", f"{float(wall):.0f}"]))
+                 f"{float(best['val_loss']):.4f}", f"{m['test_accuracy']:.4f}", f"{float(wall):.0f}",
+                 f"{m['test_loss']:.4f}"]))
 PY
             tail -1 "$results" | sed "s/^/  /"
             # The other rule is the one the plan did not choose.
@@ -74,18 +75,18 @@ python3 - "$results" <<'PY'
 import sys
 from itertools import combinations
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("\n| data | variant | hold-out | validation accuracy | validation loss | Test accuracy | wall |")
-print("|---|---|---|---|---|---|---|")
+print("\n| data | variant | hold-out | validation accuracy | validation loss | Test accuracy | Test loss | wall |")
+print("|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {100*float(r[3]):.2f}% | {r[4]} | {100*float(r[5]):.2f}% | {r[6]} s |")
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {100*float(r[3]):.2f}% | {r[4]} | {100*float(r[5]):.2f}% | {r[7]} | {r[6]} s |")
 print("\n| data | hold-out | pairs of variants in Test's order | validation picks | Test's best |")
 print("|---|---|---|---|---|")
 groups = {}
 for r in rows:
     groups.setdefault((r[0], r[2]), []).append(r)
 for (data, hold), rs in groups.items():
-    # Validation's order: accuracy, then lower loss (graft's best-epoch rule).
-    key = lambda r: (float(r[3]), -float(r[4]))
+    # Validation's order: the lower loss first (graft's best-epoch rule).
+    key = lambda r: (-float(r[4]), float(r[3]))
     agree = sum(1 for a, b in combinations(rs, 2)
                 if (key(a) > key(b)) == (float(a[5]) > float(b[5])) and float(a[5]) != float(b[5]))
     ties = sum(1 for a, b in combinations(rs, 2) if float(a[5]) == float(b[5]))
