@@ -362,11 +362,15 @@ pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> 
         .as_ref()
         .map(|m| format!("test accuracy {:.4} ({} images)", m.accuracy, m.count))
         .unwrap_or("no test set".into());
+    let best = outcome.progress.best().map_or(String::new(), |b| {
+        format!(
+            ": best epoch {} (val_loss {:.4}, val_accuracy {:.4})",
+            b.epoch, b.val_loss, b.val_accuracy
+        )
+    });
     eprintln!(
-        "graft: done in {:.1} s: best epoch {} (val_accuracy {:.4}), {test}, {} files skipped; run folder {}",
+        "graft: done in {:.1} s{best}, {test}, {} files skipped; run folder {}",
         outcome.seconds,
-        outcome.progress.best_epoch,
-        outcome.progress.best_val_accuracy,
         outcome.skipped.len(),
         out.display()
     );

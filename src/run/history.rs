@@ -56,11 +56,7 @@ pub struct Progress {
 impl Progress {
     /// Records an epoch; true when it is the new best (see [`improves_on`]).
     pub fn record(&mut self, rec: EpochRecord) -> bool {
-        let better = match self
-            .best_epoch
-            .checked_sub(1)
-            .and_then(|i| self.history.get(i))
-        {
+        let better = match self.best() {
             Some(best) => improves_on(&rec, best),
             None => true,
         };
@@ -70,6 +66,13 @@ impl Progress {
         }
         self.history.push(rec);
         better
+    }
+
+    /// The best epoch's record, once an epoch is recorded.
+    pub fn best(&self) -> Option<&EpochRecord> {
+        self.best_epoch
+            .checked_sub(1)
+            .and_then(|i| self.history.get(i))
     }
 
     /// Early stopping: `patience` epochs without improvement.

@@ -313,11 +313,14 @@ impl Session<'_> {
         if let Some(g) = group {
             super::ranks::broadcast_vars(&self.vs, g)?;
         }
-        say!(
-            "graft: restored the weights of epoch {} (val_accuracy {:.4})",
-            progress.best_epoch,
-            progress.best_val_accuracy
-        );
+        if let Some(best) = progress.best() {
+            say!(
+                "graft: restored the weights of epoch {} (val_loss {:.4}, val_accuracy {:.4})",
+                best.epoch,
+                best.val_loss,
+                best.val_accuracy
+            );
+        }
         if self.writes() {
             self.folder.write_weights(&self.folder.model(), &self.vs)?;
             self.folder.write_history(&progress)?;
