@@ -65,7 +65,13 @@ fn train_eval_predict_round_trip_on_the_demo_set() {
     cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    ok(quick_train(&demo(), &run, &["--val-split", "0.25"]));
+    // The rate is fixed: six head-only steps at 75 px check the round trip, not the recipe's rate
+    // (at the recipe's 6e-4 they reach 89.6% on Test but only 4 of 8 kiwis; 3e-4: 97.9%, 8 of 8).
+    ok(quick_train(
+        &demo(),
+        &run,
+        &["--val-split", "0.25", "--lr", "3e-4"],
+    ));
     for f in [
         "config.json",
         "classes.json",
