@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Does the validation signal rank what a user might try in the order Test does? A small grid of
 # graft's own options on every dataset folder under DATA_ROOT, each run scored on its held-out
-# validation images (best epoch: the lowest validation loss) and once on Test; with the hold-out the plan
-# chooses for the data, and also with the other rule where it differs (`random` vs `blocks`).
+# validation images (best epoch: the lowest validation loss) and once on Test; with the hold-out
+# the plan chooses for the data, and also with the other rule where it differs (`random` vs
+# `blocks`).
 # The budget is off (`--time-budget none`) so that every variant trains on the same images
 # whatever the machine's load: the table compares settings, not luck with timing.
 # Usage: bench/variants.sh   (env: DATA_ROOT=../shared/data, THREADS=2, KEEP=dir to keep runs,

@@ -58,9 +58,9 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
 /// recipe defaults put the cut, at the size they give: InceptionV3 at 187 px through mixed_7);
 /// the upper blocks and the head (started as PyTorch starts `nn.Linear`) fine-tune on the cache
 /// with Adam (lr 6e-4: over three seeds it lowered the mean validation loss against 3e-4 on
-/// Fruits-360 and cats-dogs alike), a cosine schedule and label smoothing; at most 64 evenly spaced training images
-/// per class (neighbouring video frames add little and each costs a forward pass of the fixed
-/// blocks).
+/// Fruits-360 and cats-dogs alike), a cosine schedule and label smoothing; at most 64 evenly
+/// spaced training images per class (neighbouring video frames add little and each costs a
+/// forward pass of the fixed blocks).
 pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> TrainConfig {
     TrainConfig {
         format_version: FORMAT_VERSION,
