@@ -207,9 +207,12 @@ fn adapt_to_data(c: &mut TrainConfig, data: &graft::data::dataset::Dataset, a: &
             eprintln!("graft: plan: {why}");
         }
     }
-    // A size the user asked for is kept, whatever the budget.
+    // A size or cap the user asked for is kept, whatever the budget.
     if a.size.is_some() {
         c.size_floor = None;
+    }
+    if a.max_per_class.is_some() {
+        c.cap_grows = false;
     }
 }
 

@@ -248,6 +248,10 @@ pub struct TrainConfig {
     /// the budget keeps the size (absent in older runs).
     #[serde(default)]
     pub size_floor: Option<i64>,
+    /// The per-class cap is the plan's (video frames), not the user's: a time budget with time
+    /// to spare at the chosen size raises it, up to every image (absent in older runs: no).
+    #[serde(default)]
+    pub cap_grows: bool,
     /// The number format training computed in (absent in older runs: fp32).
     #[serde(default = "fp32")]
     pub precision: Precision,

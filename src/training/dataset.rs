@@ -72,6 +72,12 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
 }
 
 impl Data {
+    /// Training and validation images of each class before any cap.
+    pub fn whole_counts(&self, classes: usize) -> (Vec<usize>, Vec<usize>) {
+        let (train, val) = &self.whole;
+        (train.class_counts(classes), val.class_counts(classes))
+    }
+
     /// Training (and split-off validation) images capped at `cfg.max_per_class` per class,
     /// evenly spaced, from the whole split: the same images whenever the run is resumed.
     pub fn cap(&mut self, cfg: &TrainConfig) {

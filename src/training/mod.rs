@@ -194,6 +194,31 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     s.finish(&data, progress, start)
 }
 
+/// The plan over more of the frames that the plan capped, when `plan` leaves time to spare
+/// (see [`budget::grow_cap`]), said out loud.
+fn more_frames(
+    cfg: &TrainConfig,
+    data: &dataset::Data,
+    (budget, costs): (f64, &budget::Costs),
+    work: &budget::Work,
+    plan: &budget::Plan,
+) -> Option<budget::Plan> {
+    let current = cfg.max_per_class.filter(|_| cfg.cap_grows)?;
+    let (train_per_class, val_per_class) = data.whole_counts(data.classes.len());
+    let whole = budget::Work {
+        train_per_class,
+        val_per_class,
+        ..work.clone()
+    };
+    let grown = budget::grow_cap(budget, costs, &whole, plan, current)?;
+    say!(
+        "graft: budget: time to spare at {} px: {} of the near-identical frames per class instead of {current}",
+        cfg.size,
+        grown.cap.map_or("all".into(), |c| c.to_string())
+    );
+    Some(grown)
+}
+
 /// Notes in `cfg` how many processes train it (saying so when a resumed run changes that).
 fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
     let ran = group.map(|g| Distributed {
@@ -266,7 +291,12 @@ fn keep_to_budget(
         costs = measure(cfg)?;
         work.spent = spent()?;
     }
-    let plan = budget::fit(budget, &costs, &work);
+    let capped = cfg.max_per_class;
+    let fitted = budget::fit(budget, &costs, &work);
+    let plan = more_frames(cfg, data, (budget, &costs), &work, &fitted).unwrap_or(fitted);
+    if plan != fitted || plan.cap.is_some() {
+        cfg.max_per_class = plan.cap;
+    }
     let ms = |s: f64| 1000.0 * s;
     say!(
         "graft: budget: {budget:.0} s; per image here: caching {:.1} ms, training {:.1} ms, validation {:.1} ms, Test {:.1} ms",
@@ -275,8 +305,7 @@ fn keep_to_budget(
         ms(costs.val),
         ms(costs.test)
     );
-    if let Some(cap) = plan.cap {
-        cfg.max_per_class = Some(cap);
+    if cfg.max_per_class != capped {
         data.cap(cfg);
     }
     cfg.epochs = plan.epochs;

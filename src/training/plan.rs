@@ -62,11 +62,13 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
     let cap = if frames {
         let max = cfg.max_per_class.unwrap_or(64);
         cfg.max_per_class = Some(max);
+        cfg.cap_grows = true;
         format!(
-            "at most {max} images per class, evenly spaced (smaller classes whole): {pct:.0}% of {pairs} neighbouring pairs are near-identical, like frames of a video"
+            "{max} images per class, evenly spaced (smaller classes whole; a time budget takes more where it has time to spare): {pct:.0}% of {pairs} neighbouring pairs are near-identical, like frames of a video"
         )
     } else {
         cfg.max_per_class = None;
+        cfg.cap_grows = false;
         format!("every image: only {pct:.0}% of {pairs} neighbouring pairs are near-identical")
     };
     let holdout = if frames {
@@ -104,6 +106,8 @@ mod tests {
         let mut frames = fresh();
         let why = adapt(&mut frames, &traits(100, 0.93));
         assert_eq!((frames.size, frames.max_per_class), (187, Some(64)));
+        // A budget with time to spare may take more frames.
+        assert!(frames.cap_grows);
         assert_eq!(frames.holdout, Holdout::Blocks);
         // A budget may lower its 187 px to 107 px (the images are 100 px), not below.
         assert_eq!(frames.size_floor, Some(107));
@@ -112,6 +116,7 @@ mod tests {
         let mut photos = fresh();
         adapt(&mut photos, &traits(400, 0.02));
         assert_eq!((photos.size, photos.max_per_class), (299, None));
+        assert!(!photos.cap_grows);
         assert_eq!(photos.holdout, Holdout::Random);
         assert_eq!(photos.size_floor, None);
         // The seed recipe is left alone.
