@@ -537,9 +537,11 @@ fn training_over_two_torchrun_ranks_equals_one_process() {
     };
     let (h1, h2) = (history(&one), history(&two));
     assert_eq!(h1.len(), 1);
-    // epoch, loss, accuracy, val_loss, val_accuracy (seconds differ).
+    // epoch, loss, accuracy, val_loss, val_accuracy (seconds differ), within the weights'
+    // per-tensor bound: the validation loss (5.0 after this one epoch) differed by 1.2e-5 on an
+    // Intel Xeon, under 1e-5 on an AMD EPYC (the order of the summed halves moves fp32 rounding).
     for (a, b) in h1[0][..5].iter().zip(&h2[0][..5]) {
-        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{h1:?} {h2:?}");
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{h1:?} {h2:?}");
     }
     // The run says how it ran.
     let d = &json(&two.join("config.json"))["distributed"];
