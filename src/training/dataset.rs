@@ -73,9 +73,10 @@ pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
 
 impl Data {
     /// Training and validation images of each class before any cap.
-    pub fn whole_counts(&self, classes: usize) -> (Vec<usize>, Vec<usize>) {
+    pub fn whole_counts(&self) -> (Vec<usize>, Vec<usize>) {
         let (train, val) = &self.whole;
-        (train.class_counts(classes), val.class_counts(classes))
+        let n = self.classes.len();
+        (train.class_counts(n), val.class_counts(n))
     }
 
     /// Training (and split-off validation) images capped at `cfg.max_per_class` per class,

@@ -204,7 +204,7 @@ fn more_frames(
     plan: &budget::Plan,
 ) -> Option<budget::Plan> {
     let current = cfg.max_per_class.filter(|_| cfg.cap_grows)?;
-    let (train_per_class, val_per_class) = data.whole_counts(data.classes.len());
+    let (train_per_class, val_per_class) = data.whole_counts();
     let whole = budget::Work {
         train_per_class,
         val_per_class,
@@ -291,12 +291,8 @@ fn keep_to_budget(
         costs = measure(cfg)?;
         work.spent = spent()?;
     }
-    let capped = cfg.max_per_class;
     let fitted = budget::fit(budget, &costs, &work);
     let plan = more_frames(cfg, data, (budget, &costs), &work, &fitted).unwrap_or(fitted);
-    if plan != fitted || plan.cap.is_some() {
-        cfg.max_per_class = plan.cap;
-    }
     let ms = |s: f64| 1000.0 * s;
     say!(
         "graft: budget: {budget:.0} s; per image here: caching {:.1} ms, training {:.1} ms, validation {:.1} ms, Test {:.1} ms",
@@ -305,7 +301,9 @@ fn keep_to_budget(
         ms(costs.val),
         ms(costs.test)
     );
-    if cfg.max_per_class != capped {
+    // A plan that thins, or one that took more frames, changes the cap.
+    if plan.cap.is_some() || plan != fitted {
+        cfg.max_per_class = plan.cap;
         data.cap(cfg);
     }
     cfg.epochs = plan.epochs;
