@@ -17,6 +17,9 @@ pub struct Seconds {
     pub cache: f64,
     /// All training epochs, validation included.
     pub epochs: f64,
+    /// Scoring Test (absent in older files).
+    #[serde(default)]
+    pub test: f64,
 }
 
 /// metrics.json.

@@ -326,6 +326,7 @@ impl Session<'_> {
             self.folder.write_history(&progress)?;
         }
         let mut test = None;
+        let test_start = Instant::now();
         if let Some(set) = &data.test {
             // Streamed through the whole network, as `graft eval` does: the same score.
             let pre = self.cfg.preprocess();
@@ -344,6 +345,7 @@ impl Session<'_> {
             total: start.elapsed().as_secs_f64(),
             cache: progress.cache_seconds,
             epochs: progress.history.iter().map(|r| r.seconds).sum(),
+            test: test_start.elapsed().as_secs_f64(),
         };
         let metrics = RunMetrics::new(
             progress.best_epoch,
