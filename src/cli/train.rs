@@ -113,7 +113,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_per_class: Option<usize>,
     /// Wall time the whole run may take (10m, 90s, 1h; none for no limit): a cached run plans
-    /// its images per class and epochs to fit. Default: 10m with the fast recipe.
+    /// its images per class and epochs to fit. Default with the fast recipe: 5m, or 8.5 ms per
+    /// image read when that is more.
     #[arg(long, value_name = "DURATION")]
     pub time_budget: Option<String>,
     /// `test`: validate on the Test folder, as the seed did.
@@ -202,6 +203,7 @@ fn adapt_to_data(c: &mut TrainConfig, data: &graft::data::dataset::Dataset, a: &
             plan::Setting::Size => a.size.is_some(),
             plan::Setting::Cap => a.max_per_class.is_some(),
             plan::Setting::Holdout => a.holdout.is_some(),
+            plan::Setting::Budget => a.time_budget.is_some(),
         };
         if !asked {
             eprintln!("graft: plan: {why}");

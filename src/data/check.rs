@@ -311,6 +311,8 @@ pub struct Traits {
     pub near_identical_neighbours: f64,
     /// Neighbouring pairs sampled.
     pub pairs: usize,
+    /// Images the run reads: Training, validation and Test.
+    pub images: usize,
 }
 
 /// Measures [`Traits`] on about `pairs` neighbouring pairs of training images, spread over the
@@ -345,6 +347,9 @@ pub fn traits(data: &Dataset, pairs: usize) -> Traits {
         median_short_side: sides.get(sides.len() / 2).copied().unwrap_or(0),
         near_identical_neighbours: near as f64 / seen.len().max(1) as f64,
         pairs: seen.len(),
+        images: data.train.len()
+            + data.val.as_ref().map_or(0, Vec::len)
+            + data.test.as_ref().map_or(0, Vec::len),
     }
 }
 

@@ -17,7 +17,9 @@ use std::path::Path;
 use std::time::Instant;
 use tch::{Kind, Tensor, nn};
 
-/// Images per measured part: one batch, enough to amortize per-batch overheads.
+/// Images in an untimed warm-up pass (libtorch's one-time setup), at the least: caching's takes
+/// one training batch, since the steps are timed on its rows as one batch (a batch of 32 timed
+/// 6.2 ms an image for steps that then took 4.9 in batches of 64).
 const SAMPLE: usize = 32;
 
 /// Seconds per item of `f`: the median of `reps` timed calls after an untimed first one. A
@@ -37,13 +39,19 @@ fn per_item(items: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Res
     Ok(times[times.len() / 2] / items.max(1) as f64)
 }
 
-/// Timed calls of the short parts (a training step, validation, an update).
-const SHORT: usize = 3;
+/// Timed calls of the short parts (a training step, validation, an update): a step varied by
+/// -20% to +5% against the epochs that followed with three.
+const SHORT: usize = 5;
 /// Batches in a timed pass over images (caching, Test): the real passes decode the next batch
 /// on worker threads while libtorch runs this one, and on few cores the two slow each other.
 /// One batch, decoded before any forward, measured 5.3 ms an image for caching that then ran at
 /// 6.4 ms (Fruits-360, 187 px, 2 cores).
 const PASS_BATCHES: usize = 3;
+/// How much slower per image a whole pass over images runs than its three-batch sample: the
+/// sample does not reach the heap trims of every few batches or the cache file's write-back.
+/// Measured with three-batch samples on Fruits-360 at 187 px (2 cores, four budget runs):
+/// caching 8-16% slower, Test 6-7%.
+const PASS_SLOWDOWN: f64 = 1.1;
 
 /// Up to `n` evenly spaced items of `set`, starting `shift` (0..1) of a spacing in.
 fn sample(set: &Labelled, n: usize, shift: f64) -> Labelled {
@@ -66,7 +74,7 @@ fn per_image_pass(
     let timed = sample(set, PASS_BATCHES * crate::inference::batch_for(size), 0.5);
     let t = Instant::now();
     pass(&timed)?;
-    Ok(t.elapsed().as_secs_f64() / timed.len().max(1) as f64)
+    Ok(PASS_SLOWDOWN * t.elapsed().as_secs_f64() / timed.len().max(1) as f64)
 }
 
 /// The per-image costs of `cfg`'s cached run on `data`, measured with `model`; the sample's
@@ -94,7 +102,7 @@ pub fn measure(
         )
     };
     // The warm-up pass (libtorch's one-time setup) is kept: the short parts run on its rows.
-    let cached = cache_pass(&sample(&data.train, SAMPLE, 0.0))?;
+    let cached = cache_pass(&sample(&data.train, SAMPLE.max(cfg.batch_size), 0.0))?;
     let cache = per_image_pass(&data.train, size, |set| cache_pass(set).map(|_| ()))?;
     let order: Vec<usize> = (0..cached.len()).collect();
     let n = cached.len();

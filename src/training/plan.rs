@@ -4,7 +4,7 @@
 use crate::data::check::Traits;
 use crate::data::labelled::Holdout;
 use crate::run::config::TrainConfig;
-use crate::training::budget::SIZE_STEP;
+use crate::training::budget::{self, SIZE_STEP};
 
 /// A setting the plan chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Setting {
     Cap,
     /// How held-out images are picked.
     Holdout,
+    /// The time budget.
+    Budget,
 }
 
 /// A share of near-identical neighbouring pairs from which a dataset reads as video frames or
@@ -78,10 +80,19 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
         cfg.holdout = Holdout::Random;
         "held out (validation, and Test where graft splits it): a random pick per class".to_string()
     };
+    let seconds = budget::default_seconds(traits.images);
+    cfg.time_budget = Some(seconds);
+    let budget = format!(
+        "a time budget of {seconds:.0} s for the whole run: {:.0} s, or {:.1} ms for each of the {} images it reads when that is more",
+        budget::DEFAULT_SECONDS,
+        1000.0 * budget::DEFAULT_SECONDS_PER_IMAGE,
+        traits.images
+    );
     vec![
         (Setting::Size, size),
         (Setting::Cap, cap),
         (Setting::Holdout, holdout),
+        (Setting::Budget, budget),
     ]
 }
 
@@ -95,7 +106,29 @@ mod tests {
             median_short_side: side,
             near_identical_neighbours: near,
             pairs: 400,
+            images: 1_200,
         }
+    }
+
+    #[test]
+    fn the_default_budget_grows_with_the_images_read_beyond_five_minutes() {
+        let arch = Arch::named("inception-v3").unwrap();
+        let budget_for = |images| {
+            let mut cfg = crate::training::recipe::fast(arch, "t".into(), None);
+            let why = adapt(
+                &mut cfg,
+                &Traits {
+                    images,
+                    ..traits(100, 0.9)
+                },
+            );
+            assert!(why[3].1.contains(&format!("{images} images")), "{why:?}");
+            cfg.time_budget.unwrap()
+        };
+        assert_eq!(budget_for(600), 300.0);
+        assert_eq!(budget_for(32_674), 300.0);
+        // A set 2.5x as large: 11.6 minutes.
+        assert!((budget_for(82_110) - 697.9).abs() < 0.1);
     }
 
     #[test]
@@ -119,6 +152,11 @@ mod tests {
         assert!(!photos.cap_grows);
         assert_eq!(photos.holdout, Holdout::Random);
         assert_eq!(photos.size_floor, None);
+        // Both are small sets: the 5-minute budget.
+        assert_eq!(
+            (frames.time_budget, photos.time_budget),
+            (Some(300.0), Some(300.0))
+        );
         // The seed recipe is left alone.
         let mut seed = crate::training::recipe::seed(arch, "t".into(), None);
         assert!(adapt(&mut seed, &traits(400, 0.02)).is_empty());
