@@ -97,6 +97,7 @@ pub const DEFAULT_SECONDS_PER_IMAGE: f64 = 0.0085;
 pub fn default_seconds(images: usize) -> f64 {
     DEFAULT_SECONDS.max(DEFAULT_SECONDS_PER_IMAGE * images as f64)
 }
+
 /// A class of this many training images or fewer is never thinned by the budget.
 pub const FLOOR: usize = 16;
 /// The budget never plans fewer epochs than this (or than the recipe's, if that is fewer).

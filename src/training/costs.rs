@@ -50,7 +50,7 @@ const PASS_BATCHES: usize = 3;
 /// How much slower per image a whole pass over images runs than its three-batch sample: the
 /// sample does not reach the heap trims of every few batches or the cache file's write-back.
 /// Measured with three-batch samples on Fruits-360 at 187 px (2 cores, four budget runs):
-/// caching 8-16% slower, Test 6-7%.
+/// caching 9-16% slower, Test 6-8%.
 const PASS_SLOWDOWN: f64 = 1.1;
 
 /// Up to `n` evenly spaced items of `set`, starting `shift` (0..1) of a spacing in.
