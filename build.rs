@@ -5,7 +5,8 @@
 //! references it by symbol); and the C++ bridge to torch.distributed (`csrc/distributed.cpp`),
 //! compiled against the libtorch headers (plus the vendored gloo declarations it includes), with
 //! the batch norm that data-parallel training synchronises over the ranks, and the switch for
-//! libtorch's bf16 autocast (`csrc/autocast.cpp`).
+//! libtorch's bf16 autocast (`csrc/autocast.cpp`) and its fused Adam update
+//! (`csrc/fused_adam.cpp`).
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -34,6 +35,8 @@ fn distributed_bridge(libtorch: &Path) {
         .file("csrc/distributed.cpp")
         .file("csrc/sync_batch_norm.cpp")
         .file("csrc/autocast.cpp")
+        .file("csrc/fused_adam.cpp")
+        .file("csrc/guarded.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .include("third_party/gloo/include")

@@ -70,5 +70,4 @@ char* graft_group_barrier(graft_group* g, int64_t timeout_ms) {
   });
 }
 
-void graft_free_message(char* m) { free(m); }
 }

@@ -1,12 +1,10 @@
-// What graft's two C++ files share: the joined group, and errors turned into messages.
+// What graft's two c10d files share: the joined group and its all-reduce.
 #pragma once
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include <cstdlib>
-#include <cstring>
-#include <string>
+#include "guarded.hpp"
 
 struct graft_group {
   c10::intrusive_ptr<c10d::Store> store;
@@ -22,19 +20,4 @@ inline void all_reduce_sum(graft_group* g, at::Tensor& t, int64_t timeout_ms) {
   c10d::AllreduceOptions o;
   o.timeout = ms(timeout_ms);
   g->pg->allreduce(ts, o)->wait(ms(timeout_ms));
-}
-
-template <typename F>
-static char* guarded(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error& e) {
-    // Without the C++ stack trace that what() appends.
-    return strdup(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    return strdup(e.what());
-  } catch (...) {
-    return strdup("unknown C++ exception in c10d");
-  }
 }

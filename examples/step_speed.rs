@@ -1,7 +1,8 @@
 //! Training-step breakdown on cached features: forward, backward and optimizer times per batch
 //! for the upper blocks with the default recipe's head and optimizer (default: trainable from
 //! mixed_8, as the recipe), then the cost of writing the model and a checkpoint.
-//! Usage: cargo run --release --example step_speed -- [BATCH] [HW] [FREEZE_BLOCK]
+//! Usage: [BF16=1] cargo run --release --example step_speed -- [BATCH] [HW] [FREEZE_BLOCK]
+//! (BF16=1: in bf16, as `--precision bf16` trains)
 use graft::models::Arch;
 use graft::run::config::Freeze;
 use graft::training::{build_model, recipe};
@@ -16,6 +17,9 @@ fn main() -> anyhow::Result<()> {
     let hw: i64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
     let freeze = args.get(3).map_or("mixed_7", |s| s.as_str());
     tch::set_num_threads(2);
+    if std::env::var_os("BF16").is_some() {
+        graft::engine::set_precision(graft::engine::Precision::Bf16);
+    }
     let mut recipe = recipe::fast(Arch::named("inception-v3")?, PathBuf::new(), None);
     recipe.freeze = Freeze::Through(freeze.to_string());
     let (vs, model, mut opt) = build_model(&recipe, 95, Device::Cpu)?;
@@ -40,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         opt.zero_grad();
         loss.backward();
         let t2 = Instant::now();
-        opt.step();
+        opt.step()?;
         let t3 = Instant::now();
         if i >= 2 {
             tf += (t1 - t0).as_secs_f64();

@@ -196,6 +196,22 @@ pub fn precision() -> Precision {
 unsafe extern "C" {
     fn graft_autocast_bf16_begin() -> bool;
     fn graft_autocast_bf16_end();
+    fn graft_free_message(m: BridgeMessage);
+}
+
+/// An error message from graft's C++ bridge (`csrc/`), or null for success.
+pub(crate) type BridgeMessage = *mut std::ffi::c_char;
+
+/// Turns the bridge's error message (if any) into an error naming what failed.
+pub(crate) fn bridge_result(m: BridgeMessage, what: &str) -> Result<()> {
+    if m.is_null() {
+        return Ok(());
+    }
+    let text = unsafe { std::ffi::CStr::from_ptr(m) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { graft_free_message(m) };
+    Err(anyhow::anyhow!("{what}: {}", text.trim()))
 }
 
 /// Runs `f` in the process's precision: under bf16, with libtorch's autocast on for this thread

@@ -4,11 +4,12 @@
 //! not bind c10d.
 mod launch;
 
+use crate::engine::{BridgeMessage as Message, bridge_result as check};
 use anyhow::{Result, anyhow};
 pub use launch::{Launch, shard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::time::Duration;
 use tch::Tensor;
 
@@ -16,8 +17,6 @@ use tch::Tensor;
 struct RawGroup {
     _private: [u8; 0],
 }
-
-type Message = *mut c_char;
 
 // Tensors cross as tch's handle (`Tensor::as_mut_ptr`), which is an `at::Tensor*` in C++.
 
@@ -62,17 +61,6 @@ unsafe extern "C" {
         timeout_ms: i64,
         out: *mut *mut c_void,
     ) -> Message;
-    fn graft_free_message(m: Message);
-}
-
-/// Turns the bridge's error message (if any) into an error naming what failed.
-fn check(m: Message, what: &str) -> Result<()> {
-    if m.is_null() {
-        return Ok(());
-    }
-    let text = unsafe { CStr::from_ptr(m) }.to_string_lossy().into_owned();
-    unsafe { graft_free_message(m) };
-    Err(anyhow!("{what}: {}", text.trim()))
 }
 
 /// Gradients are all-reduced in buckets of about this many bytes (PyTorch DDP's default).

@@ -189,7 +189,7 @@ fn update(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<f64> {
     }
     let mut optimizer = Optimizer::new(cfg.optimizer, params);
     let per_batch = per_item(1, SHORT, || {
-        optimizer.step();
+        optimizer.step()?;
         Ok(())
     })?;
     Ok(per_batch / cfg.batch_size.max(1) as f64)

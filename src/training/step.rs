@@ -53,7 +53,7 @@ pub fn train_step(
         sums.reduced_bytes += g.all_reduce_grads(optimizer.params())?;
         sums.reduce_seconds += t0.elapsed().as_secs_f64();
     }
-    optimizer.step();
+    optimizer.step()?;
     sums.add(&loss, &logits, &y, rows);
     Ok(())
 }
