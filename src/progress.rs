@@ -27,6 +27,16 @@ macro_rules! say {
     };
 }
 
+/// `eprintln!` for a rank's own line, printed by every rank: formatted first and written in one
+/// call, so that the lines of ranks sharing one terminal or pipe do not interleave within a line
+/// (`eprintln!` writes each piece of its format separately; one short write to a pipe is atomic).
+#[macro_export]
+macro_rules! say_rank {
+    ($($arg:tt)*) => {
+        eprint!("{}", format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// A progress bar over `len` items, labelled `what`.
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);

@@ -609,7 +609,11 @@ fn a_rank_killed_mid_epoch_ends_the_other_and_the_run_resumes() {
     assert!(!status.success(), "{log}");
     assert!(waited < Duration::from_secs(60), "{waited:?}");
     assert!(log.contains("graft: error: "), "{log}");
-    assert!(log.contains("Connection closed by peer"), "{log}");
+    // Gloo reports the dead peer as a closed or a reset connection, by timing.
+    assert!(
+        log.contains("Connection closed by peer") || log.contains("Connection reset by peer"),
+        "{log}"
+    );
     // The last checkpoint resumes, here as one process (the global batch stays 8).
     let o = Command::new(env!("CARGO_BIN_EXE_graft"))
         .args(["--threads", "2", "train", "--resume"])

@@ -58,7 +58,7 @@ pub fn run(args: EmbedArgs, runtime: Runtime, group: Option<&Group>) -> Result<(
     let rank = group.map_or(String::new(), |g| {
         format!("rank {} of {}: ", g.rank, g.world)
     });
-    eprintln!(
+    graft::say_rank!(
         "graft: {rank}embedded {} images in {:.1} s ({:.1} images/s)",
         s.embedded,
         s.seconds,

@@ -161,7 +161,7 @@ pub fn predict(
     let Some(g) = group else {
         return Ok((out, skipped));
     };
-    eprintln!(
+    crate::say_rank!(
         "graft: rank {} of {}: predicted {} images",
         g.rank,
         g.world,

@@ -173,9 +173,10 @@ impl Inputs {
         }
         bar.finish_and_clear();
         if let Some(g) = group {
-            eprintln!(
+            crate::say_rank!(
                 "graft: rank {} of {}: cached {cached_here} {name} images",
-                g.rank, g.world
+                g.rank,
+                g.world
             );
         }
         if cache.is_empty() {

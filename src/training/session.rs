@@ -261,7 +261,7 @@ impl Session<'_> {
             let seen = sums.seen.max(1) as f64;
             return Ok((sums.loss / seen, sums.correct as f64 / seen));
         };
-        eprintln!(
+        crate::say_rank!(
             "graft: rank {} of {}: epoch {epoch}: trained on {} images; gradients all-reduced in {:.1} ms per step ({:.1} MB)",
             g.rank,
             g.world,
