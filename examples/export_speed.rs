@@ -7,8 +7,9 @@ use std::path::Path;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
+graft::jemalloc_process_allocator!();
+
 fn main() -> anyhow::Result<()> {
-    graft::engine::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let [_, run, list, batch, passes, threads, out] = &args[..] else {
         anyhow::bail!("usage: export_speed RUN LIST BATCH PASSES THREADS PIXELS.npy");

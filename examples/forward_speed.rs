@@ -1,15 +1,19 @@
 //! Pure network throughput (no decoding): images/s of backbone features on random pixels.
-//! Usage: cargo run --release --example forward_speed -- [SIZE] [BATCH] [BACKBONE]
+//! Usage: [BF16=1] cargo run --release --example forward_speed -- [SIZE] [BATCH] [BACKBONE]
 use graft::models::Arch;
 use std::time::Instant;
 
+graft::jemalloc_process_allocator!();
+
 fn main() -> anyhow::Result<()> {
-    graft::engine::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let size: i64 = args.get(1).map_or(Ok(100), |s| s.parse())?;
     let batch: i64 = args.get(2).map_or(Ok(32), |s| s.parse())?;
     let arch = Arch::named(args.get(3).map_or("inception-v3", |s| s.as_str()))?;
     tch::set_num_threads(2);
+    if std::env::var_os("BF16").is_some() {
+        graft::engine::set_precision(graft::engine::Precision::Bf16);
+    }
     let (_vs, net) = graft::weights::load_backbone(arch, None, tch::Device::Cpu, false)?;
     let x = tch::Tensor::randint(255, [batch, 3, size, size], tch::kind::FLOAT_CPU);
     let _guard = tch::no_grad_guard();

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
+graft::jemalloc_process_allocator!();
+
 fn main() -> anyhow::Result<()> {
-    graft::engine::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let batch: i64 = args.get(1).map_or(Ok(64), |s| s.parse())?;
     let hw: i64 = args.get(2).map_or(Ok(10), |s| s.parse())?;

@@ -16,12 +16,13 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
+graft::jemalloc_process_allocator!();
+
 fn main() {
     // Behave like other Unix tools when the reader of our output goes away (`graft ... | head`).
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    graft::engine::tune_allocator();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         match error::kind(&e) {
