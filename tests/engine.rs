@@ -22,9 +22,14 @@ fn libtorch_allocates_through_the_binarys_jemalloc_which_keeps_freed_pages() {
     let bound = log.lines().any(|l| {
         l.contains("libc10.so")
             && l.contains("`posix_memalign'")
-            && l.split(" to ").nth(1).is_some_and(|to| to.contains("graft"))
+            && l.split(" to ")
+                .nth(1)
+                .is_some_and(|to| to.contains("graft"))
     });
-    assert!(bound, "libc10's posix_memalign is not bound to graft's jemalloc");
+    assert!(
+        bound,
+        "libc10's posix_memalign is not bound to graft's jemalloc"
+    );
     // jemalloc's own report of its settings: freed pages are never handed back.
     let stats = graft_stderr(&["--version"], ("MALLOC_CONF", "stats_print:true"));
     assert!(stats.contains("opt.dirty_decay_ms: -1"), "{stats}");

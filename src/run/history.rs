@@ -51,6 +51,41 @@ pub struct Progress {
     pub best_val_accuracy: f64,
     /// Seconds spent on the frozen-feature cache (not part of any epoch).
     pub cache_seconds: f64,
+    /// Set once a time budget's deadline shortened the epochs (absent: every epoch whole).
+    #[serde(default)]
+    pub shortened: Option<Shortened>,
+}
+
+/// Epochs cut short to keep a time budget: from `from_epoch` on, each takes the first `steps`
+/// batches of its shuffled order (a different share of the images each epoch), and the learning
+/// rate's schedule spans the steps the run now takes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Shortened {
+    /// The first shortened epoch (1-based).
+    pub from_epoch: usize,
+    /// Optimizer steps of each epoch from it on.
+    pub steps: usize,
+}
+
+impl Shortened {
+    /// The steps before `epoch` (1-based) and those of the whole run of `epochs` epochs of
+    /// `full` steps each, once shortened by `cut` (if any).
+    pub fn span(
+        cut: Option<Shortened>,
+        epoch: usize,
+        full: usize,
+        epochs: usize,
+    ) -> (usize, usize) {
+        match cut {
+            None => (full * (epoch - 1), full * epochs),
+            Some(c) => {
+                let whole = c.from_epoch - 1;
+                let done =
+                    full * (epoch - 1).min(whole) + c.steps * (epoch - 1).saturating_sub(whole);
+                (done, full * whole + c.steps * (epochs - whole))
+            }
+        }
+    }
 }
 
 impl Progress {
@@ -106,6 +141,20 @@ mod tests {
             val_accuracy,
             seconds: 0.0,
         }
+    }
+
+    #[test]
+    fn a_shortened_run_counts_its_schedule_over_the_steps_it_takes() {
+        // 4 epochs of 100 steps: epoch 3 starts at step 200 of 400.
+        assert_eq!(Shortened::span(None, 3, 100, 4), (200, 400));
+        // Epochs 2-4 cut to 80 steps: 100 + 3 x 80 = 340 in all.
+        let cut = Some(Shortened {
+            from_epoch: 2,
+            steps: 80,
+        });
+        assert_eq!(Shortened::span(cut, 1, 100, 4), (0, 340));
+        assert_eq!(Shortened::span(cut, 2, 100, 4), (100, 340));
+        assert_eq!(Shortened::span(cut, 4, 100, 4), (260, 340));
     }
 
     #[test]

@@ -169,6 +169,33 @@ pub fn fit(budget: f64, costs: &Costs, work: &Work) -> Plan {
     plan(Some(FLOOR), min_epochs)
 }
 
+/// Where a planned run must end, for its epochs to keep to it (see [`epoch_share`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deadline {
+    /// The budget: the run's end, in seconds from its start.
+    pub at: f64,
+    /// The planned seconds of one epoch.
+    pub epoch: f64,
+    /// The planned seconds of Test.
+    pub test: f64,
+}
+
+/// The epochs are never shortened below this share of their training images: beyond it the run
+/// goes over rather than lose its epochs' worth.
+pub const MIN_EPOCH_SHARE: f64 = 0.5;
+
+/// The share of each of the `left` remaining epochs' training images that keeps a run to
+/// `deadline` when an epoch took `epoch_seconds` and `now` seconds have passed; `None` when
+/// they fit whole. Test's plan is scaled by the epoch's slowdown against its plan (the machine's
+/// pace moves within a run: epochs ran up to 25% over the step measured at the start). Never
+/// below [`MIN_EPOCH_SHARE`].
+pub fn epoch_share(deadline: &Deadline, now: f64, left: usize, epoch_seconds: f64) -> Option<f64> {
+    let slower = (epoch_seconds / deadline.epoch.max(1e-9)).max(1.0);
+    let time_left = deadline.at - now - deadline.test * slower;
+    let need = left as f64 * epoch_seconds;
+    (need > time_left).then(|| (time_left / need).clamp(MIN_EPOCH_SHARE, 1.0))
+}
+
 /// More of the near-identical frames when the plan has time to spare: the largest cap from
 /// `current` up (`None`: every image) at which `whole` (the training images before the cap) fits
 /// `budget` in `plan`'s epochs. `None` when `plan` thins below `current` already, when no class
@@ -290,6 +317,27 @@ mod tests {
             epochs,
             spent: 10.0,
         }
+    }
+
+    #[test]
+    fn slow_epochs_are_shortened_to_keep_the_deadline() {
+        // Planned: 300 s, epochs of 45 s, Test 50 s; epoch 1 ended at 120 s.
+        let d = Deadline {
+            at: 300.0,
+            epoch: 45.0,
+            test: 50.0,
+        };
+        // On plan: three more epochs of 45 s and Test fit (120 + 135 + 50 = 305 > 300 by 5 s:
+        // shortened a little).
+        let on_plan = epoch_share(&d, 120.0, 3, 45.0).unwrap();
+        assert!((on_plan - 130.0 / 135.0).abs() < 1e-9, "{on_plan}");
+        // Faster than planned: nothing to do.
+        assert_eq!(epoch_share(&d, 110.0, 3, 40.0), None);
+        // 20% slower: Test is expected 20% slower too; 300 - 120 - 60 = 120 s for 3 x 54 s.
+        let slow = epoch_share(&d, 120.0, 3, 54.0).unwrap();
+        assert!((slow - 120.0 / 162.0).abs() < 1e-9, "{slow}");
+        // Far behind: never below half of each epoch.
+        assert_eq!(epoch_share(&d, 250.0, 3, 60.0), Some(MIN_EPOCH_SHARE));
     }
 
     #[test]

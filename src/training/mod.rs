@@ -145,6 +145,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
         )));
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), opts.runtime.device)?;
+    let mut deadline = None;
     if !resume && let Some(budget) = cfg.time_budget {
         let ctx = (
             &vs,
@@ -152,7 +153,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
             ((opts.runtime, group), opts.out.as_path()),
             start,
         );
-        keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
+        deadline = keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
     }
     let mut progress = Progress::default();
     if resume {
@@ -186,6 +187,8 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
         model,
         classes: data.classes.clone(),
         skips,
+        // Ranks would each decide from their own clock: only one process keeps to it.
+        deadline: deadline.filter(|_| group.is_none()).map(|d| (start, d)),
     };
     let (train_in, val_in) = s.inputs(&data, resume, &mut progress)?;
     s.epochs(&train_in, &val_in, &mut optimizer, &mut progress)?;
@@ -237,7 +240,8 @@ fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
 }
 
 /// Plans the training images per class and the epochs that fit `budget` seconds, from costs
-/// measured on this machine, and says so. Only cached runs are planned.
+/// measured on this machine, and says so; returns the deadline the epochs keep to. Only cached
+/// runs are planned.
 fn keep_to_budget(
     cfg: &mut TrainConfig,
     data: &mut dataset::Data,
@@ -248,10 +252,10 @@ fn keep_to_budget(
         (inputs::Ranks, &Path),
         Instant,
     ),
-) -> Result<()> {
+) -> Result<Option<budget::Deadline>> {
     if !(cfg.cache && model.trainable_from > 0) {
         say!("graft: budget: not planned (only cached runs are; this one streams its images)");
-        return Ok(());
+        return Ok(None);
     }
     let measure = |cfg: &TrainConfig| -> Result<budget::Costs> {
         let mine = costs::measure(vs, model, cfg, data, (rt, scratch))?;
@@ -326,5 +330,9 @@ fn keep_to_budget(
             e.total()
         );
     }
-    Ok(())
+    Ok(Some(budget::Deadline {
+        at: budget,
+        epoch: e.epochs / plan.epochs.max(1) as f64,
+        test: e.test,
+    }))
 }

@@ -1,6 +1,7 @@
 //! One training run from its inputs to its scores: caching, the epochs with validation,
 //! checkpoints and early stopping, and the final Test score.
 use super::balance;
+use super::budget::{self, Deadline};
 use super::dataset::Data;
 use super::inputs::Inputs;
 use super::optim::Optimizer;
@@ -15,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::models::classifier::{Classifier, Part};
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
-use crate::run::history::{EpochRecord, Progress};
+use crate::run::history::{EpochRecord, Progress, Shortened};
 use crate::run::metrics::{RunMetrics, Seconds};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub struct Session<'a> {
     pub classes: Vec<String>,
     /// Files skipped so far.
     pub skips: Skips,
+    /// The run's start and the time budget's deadline, when the epochs keep to one (a planned
+    /// run in one process, not resumed).
+    pub deadline: Option<(Instant, Deadline)>,
 }
 
 impl Session<'_> {
@@ -134,8 +138,9 @@ impl Session<'_> {
                 .wrapping_mul(1000)
                 .wrapping_add(epoch as i64);
             tch::manual_seed(epoch_seed);
+            self.keep_to_deadline(progress, epoch, train_in);
             let (loss, accuracy) = self
-                .train_epoch(optimizer, train_in, epoch)
+                .train_epoch(optimizer, train_in, epoch, progress.shortened)
                 .map_err(|e| self.interrupted_or(e, progress))?;
             let val = self.validate(val_in)?;
             let rec = EpochRecord {
@@ -175,6 +180,51 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Before `epoch`, once: when the epochs so far ran too slow for the rest and Test to end
+    /// by the deadline, shortens each remaining epoch to the share of its batches that fits
+    /// (see [`budget::epoch_share`]), and says so.
+    fn keep_to_deadline(&self, progress: &mut Progress, epoch: usize, input: &Inputs) {
+        let (Some((start, deadline)), Some(last)) = (self.deadline, progress.history.last()) else {
+            return;
+        };
+        if progress.shortened.is_some() || epoch > self.cfg.epochs {
+            return;
+        }
+        let left = self.cfg.epochs + 1 - epoch;
+        let now = start.elapsed().as_secs_f64();
+        let Some(share) = budget::epoch_share(&deadline, now, left, last.seconds) else {
+            return;
+        };
+        let full = self.batches(input, epoch).len();
+        let steps = ((share * full as f64).ceil() as usize).clamp(1, full);
+        progress.shortened = Some(Shortened {
+            from_epoch: epoch,
+            steps,
+        });
+        say!(
+            "graft: budget: epoch {} took {:.1} s against {:.1} planned: epochs {epoch}-{} take {steps} of their {full} batches each (a different {:.0}% of the training images each epoch), to end near the {:.0} s budget",
+            epoch - 1,
+            last.seconds,
+            deadline.epoch,
+            self.cfg.epochs,
+            100.0 * steps as f64 / full as f64,
+            deadline.at
+        );
+    }
+
+    /// The epoch's global batches: its shuffled (or balanced) order cut into batches.
+    fn batches(&self, input: &Inputs, epoch: usize) -> Vec<Vec<usize>> {
+        let cfg = self.cfg;
+        let order = balance::epoch_order(cfg.balance, &input.set.labels, cfg.seed, epoch as u64);
+        let mut global = loader::batches(&order, cfg.batch_size);
+        if global.len() > 1 && global.last().is_some_and(|b| b.len() == 1) {
+            // Batch norm cannot take statistics of one image (at small sizes its variance is
+            // 0 / 0): a last batch of one sits this epoch out (another image each epoch).
+            global.pop();
+        }
+        global
+    }
+
     /// Whether this process writes the run folder (one process, or rank 0 of several).
     pub fn writes(&self) -> bool {
         crate::distributed::leads(self.opts.group)
@@ -200,16 +250,16 @@ impl Session<'_> {
         optimizer: &mut Optimizer,
         input: &Inputs,
         epoch: usize,
+        cut: Option<Shortened>,
     ) -> Result<(f64, f64)> {
         let (cfg, group) = (self.cfg, self.opts.group);
-        let labels = &input.set.labels;
-        let order = balance::epoch_order(cfg.balance, labels, cfg.seed, epoch as u64);
-        let weights = balance::class_weights(cfg.balance, labels, self.classes.len());
-        let mut global = loader::batches(&order, cfg.batch_size);
-        if global.len() > 1 && global.last().is_some_and(|b| b.len() == 1) {
-            // Batch norm cannot take statistics of one image (at small sizes its variance is
-            // 0 / 0): a last batch of one sits this epoch out (another image each epoch).
-            global.pop();
+        let weights = balance::class_weights(cfg.balance, &input.set.labels, self.classes.len());
+        let mut global = self.batches(input, epoch);
+        // The schedule runs over the steps of the whole run (the same on resume).
+        let full = global.len();
+        let (mut step, total_steps) = Shortened::span(cut, epoch, full, cfg.epochs);
+        if let Some(c) = cut.filter(|c| epoch >= c.from_epoch) {
+            global.truncate(c.steps);
         }
         let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
         let shares: Vec<_> = global.iter().map(|b| shard(b.len(), rank, world)).collect();
@@ -221,14 +271,11 @@ impl Session<'_> {
             rows: b.len() as i64,
             offset: r.start as i64,
         });
-        let bar =
-            crate::progress::bar(input.len() as u64, &format!("epoch {epoch}/{}", cfg.epochs));
+        let rows: usize = global.iter().map(Vec::len).sum();
+        let bar = crate::progress::bar(rows as u64, &format!("epoch {epoch}/{}", cfg.epochs));
         let mut sums = EpochSums::default();
         let started = Instant::now();
-        // The schedule runs over the planned steps of the whole run (the same on resume).
         let steps_per_epoch = global.len();
-        let total_steps = steps_per_epoch * cfg.epochs;
-        let mut step = steps_per_epoch * (epoch - 1);
         let (model, cancel) = (&self.model, &self.opts.cancel);
         let augment = Some((cfg.seed, epoch as u64));
         input.for_each_batch(mine.collect(), augment, &mut self.skips, |x, y, _| {
