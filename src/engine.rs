@@ -37,13 +37,13 @@ macro_rules! jemalloc_process_allocator {
 const FREE_HEAP_LIMIT: usize = 512 << 20;
 
 /// Hands the heap's free pages back to the OS (glibc's `malloc_trim`) once more than
-/// [`FREE_HEAP_LIMIT`] of it is free: for programs on glibc's malloc (under
-/// [`jemalloc_process_allocator!`] glibc's heap stays empty and this does nothing). Called after each batch of a whole-network pass: there the
-/// freed space was not reused from batch to batch, and scoring Fruits-360's Test grew by ~55 MB/s
-/// to 6-13 GiB (in use: 290 MB; free in the heap: the rest), with glibc's default settings as
-/// with the thresholds above. Trimming after every batch kept it at 1.0 GiB but made caching and
-/// Test ~12% slower per image (the buffers faulted in again each batch); the limit trims every
-/// few batches instead. The training steps on the cache are left alone (their buffers are reused).
+/// [`FREE_HEAP_LIMIT`] of it is free, for programs on glibc's malloc (under
+/// [`jemalloc_process_allocator!`] glibc's heap stays empty and this does nothing). Called after
+/// each batch of a whole-network pass: on glibc the freed space was not reused from batch to
+/// batch, and scoring Fruits-360's Test grew by ~55 MB/s to 6-13 GiB (in use: 290 MB; free in the
+/// heap: the rest). Trimming after every batch kept it at 1.0 GiB but made caching and Test ~12%
+/// slower per image (the buffers faulted in again each batch); the limit trims every few batches
+/// instead. The training steps on the cache are left alone (their buffers are reused).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
