@@ -48,9 +48,10 @@ const SHORT: usize = 5;
 /// 6.4 ms (Fruits-360, 187 px, 2 cores).
 const PASS_BATCHES: usize = 3;
 /// How much slower per image a whole pass over images runs than its three-batch sample: the
-/// sample does not reach the heap trims of every few batches or the cache file's write-back.
-/// Measured with three-batch samples on Fruits-360 at 187 px (2 cores, four budget runs):
-/// caching 9-16% slower, Test 6-8%.
+/// sample does not reach the cache file's write-back (nor, on glibc's malloc, the heap trims of
+/// every few batches). Measured with three-batch samples on Fruits-360 at 187 px (2 cores, four
+/// budget runs, glibc): caching 9-16% slower, Test 6-8%; on jemalloc (one run) the 10% planned
+/// caching 5% and Test 3% long, which the epochs' deadline takes up.
 const PASS_SLOWDOWN: f64 = 1.1;
 
 /// Up to `n` evenly spaced items of `set`, starting `shift` (0..1) of a spacing in.
