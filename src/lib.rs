@@ -17,6 +17,10 @@
 //! The command line (`src/main.rs`, `src/cli/`) is the binary, above all of them.
 #![warn(missing_docs, clippy::too_many_lines)]
 
+// First: the modules below narrate with its `say!` and `say_rank!`.
+#[macro_use]
+pub mod progress;
+
 pub mod cancel;
 pub mod data;
 pub mod distributed;
@@ -27,9 +31,6 @@ pub mod fsx;
 pub mod inference;
 pub mod metrics;
 pub mod models;
-// Before the modules that narrate with its `say!`.
-#[macro_use]
-pub mod progress;
 pub mod reports;
 pub mod run;
 pub mod serve;

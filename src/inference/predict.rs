@@ -161,7 +161,7 @@ pub fn predict(
     let Some(g) = group else {
         return Ok((out, skipped));
     };
-    crate::say_rank!(
+    say_rank!(
         "graft: rank {} of {}: predicted {} images",
         g.rank,
         g.world,

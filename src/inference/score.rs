@@ -102,7 +102,7 @@ pub fn evaluate_shared(
     let mine = set.subset(&crate::distributed::share(set.len(), group).collect::<Vec<_>>());
     let mut local = Skips::default();
     let scored = score_each(model, &mine, classes, preprocess, runtime, &mut local)?;
-    crate::say_rank!(
+    say_rank!(
         "graft: rank {} of {}: scored {} images",
         g.rank,
         g.world,

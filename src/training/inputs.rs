@@ -173,7 +173,7 @@ impl Inputs {
         }
         bar.finish_and_clear();
         if let Some(g) = group {
-            crate::say_rank!(
+            say_rank!(
                 "graft: rank {} of {}: cached {cached_here} {name} images",
                 g.rank,
                 g.world

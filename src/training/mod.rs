@@ -4,6 +4,7 @@ pub mod balance;
 pub mod budget;
 pub mod costs;
 pub mod dataset;
+mod deadline;
 pub mod feature_rows;
 pub mod inputs;
 pub mod optim;

@@ -1,7 +1,7 @@
 //! One training run from its inputs to its scores: caching, the epochs with validation,
 //! checkpoints and early stopping, and the final Test score.
 use super::balance;
-use super::budget::{self, Deadline};
+use super::budget::Deadline;
 use super::dataset::Data;
 use super::inputs::Inputs;
 use super::optim::Optimizer;
@@ -180,40 +180,8 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Before `epoch`, once: when the epochs so far ran too slow for the rest and Test to end
-    /// by the deadline, shortens each remaining epoch to the share of its batches that fits
-    /// (see [`budget::epoch_share`]), and says so.
-    fn keep_to_deadline(&self, progress: &mut Progress, epoch: usize, input: &Inputs) {
-        let (Some((start, deadline)), Some(last)) = (self.deadline, progress.history.last()) else {
-            return;
-        };
-        if progress.shortened.is_some() || epoch > self.cfg.epochs {
-            return;
-        }
-        let left = self.cfg.epochs + 1 - epoch;
-        let now = start.elapsed().as_secs_f64();
-        let Some(share) = budget::epoch_share(&deadline, now, left, last.seconds) else {
-            return;
-        };
-        let full = self.batches(input, epoch).len();
-        let steps = ((share * full as f64).ceil() as usize).clamp(1, full);
-        progress.shortened = Some(Shortened {
-            from_epoch: epoch,
-            steps,
-        });
-        say!(
-            "graft: budget: epoch {} took {:.1} s against {:.1} planned: epochs {epoch}-{} take {steps} of their {full} batches each (a different {:.0}% of the training images each epoch), to end near the {:.0} s budget",
-            epoch - 1,
-            last.seconds,
-            deadline.epoch,
-            self.cfg.epochs,
-            100.0 * steps as f64 / full as f64,
-            deadline.at
-        );
-    }
-
     /// The epoch's global batches: its shuffled (or balanced) order cut into batches.
-    fn batches(&self, input: &Inputs, epoch: usize) -> Vec<Vec<usize>> {
+    pub(super) fn batches(&self, input: &Inputs, epoch: usize) -> Vec<Vec<usize>> {
         let cfg = self.cfg;
         let order = balance::epoch_order(cfg.balance, &input.set.labels, cfg.seed, epoch as u64);
         let mut global = loader::batches(&order, cfg.batch_size);
@@ -308,7 +276,7 @@ impl Session<'_> {
             let seen = sums.seen.max(1) as f64;
             return Ok((sums.loss / seen, sums.correct as f64 / seen));
         };
-        crate::say_rank!(
+        say_rank!(
             "graft: rank {} of {}: epoch {epoch}: trained on {} images; gradients all-reduced in {:.1} ms per step ({:.1} MB)",
             g.rank,
             g.world,
