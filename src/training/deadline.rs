@@ -13,7 +13,7 @@ impl Session<'_> {
         let (Some((start, deadline)), Some(last)) = (self.deadline, progress.history.last()) else {
             return;
         };
-        if progress.shortened.is_some() || epoch > self.cfg.epochs {
+        if progress.shortened.is_some() {
             return;
         }
         let left = self.cfg.epochs + 1 - epoch;

@@ -76,38 +76,38 @@ impl Optimizer {
         self.step += 1;
         let lr = self.lr();
         let n = self.params.len();
-        let with_grad: Vec<usize> = (0..n)
-            .filter(|&i| self.params[i].grad().defined())
+        // Each parameter's gradient, read once (parameters without one are left out).
+        let grads: Vec<(usize, Tensor)> = (0..n)
+            .map(|i| (i, self.params[i].grad()))
+            .filter(|(_, g)| g.defined())
             .collect();
         match self.config {
             OptimizerConfig::Sgd { momentum, .. } => tch::no_grad(|| {
-                for &i in &with_grad {
-                    let v = &mut self.state[i];
-                    let _ = v.g_mul_scalar_(momentum).g_add_(&self.params[i].grad());
-                    let _ = self.params[i].g_sub_(&(&*v * lr));
+                for (i, g) in &grads {
+                    let v = &mut self.state[*i];
+                    let _ = v.g_mul_scalar_(momentum).g_add_(g);
+                    let _ = self.params[*i].g_sub_(&(&*v * lr));
                 }
                 Ok(())
             }),
             OptimizerConfig::Adam {
                 beta1, beta2, eps, ..
             } => {
-                if with_grad.is_empty() {
+                if grads.is_empty() {
                     return Ok(());
                 }
-                let grads: Vec<Tensor> = with_grad.iter().map(|&i| self.params[i].grad()).collect();
                 // Tensors cross as tch's handle, an `at::Tensor*` in C++.
-                let handles = |list: &[Tensor], offset: usize| -> Vec<*mut c_void> {
-                    with_grad
-                        .iter()
-                        .map(|&i| list[offset + i].as_ptr() as *mut c_void)
-                        .collect()
-                };
-                let (p, m, v) = (
-                    handles(&self.params, 0),
-                    handles(&self.state, 0),
-                    handles(&self.state, n),
-                );
-                let g: Vec<*mut c_void> = grads.iter().map(|t| t.as_ptr() as *mut c_void).collect();
+                let handle = |t: &Tensor| t.as_ptr() as *mut c_void;
+                let p: Vec<_> = grads
+                    .iter()
+                    .map(|(i, _)| handle(&self.params[*i]))
+                    .collect();
+                let g: Vec<_> = grads.iter().map(|(_, g)| handle(g)).collect();
+                let m: Vec<_> = grads.iter().map(|(i, _)| handle(&self.state[*i])).collect();
+                let v: Vec<_> = grads
+                    .iter()
+                    .map(|(i, _)| handle(&self.state[n + *i]))
+                    .collect();
                 let message = unsafe {
                     graft_fused_adam(
                         p.as_ptr(),
