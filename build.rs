@@ -5,8 +5,8 @@
 //! references it by symbol); and the C++ bridge to torch.distributed (`csrc/distributed.cpp`),
 //! compiled against the libtorch headers (plus the vendored gloo declarations it includes), with
 //! the batch norm that data-parallel training synchronises over the ranks, and the switch for
-//! libtorch's bf16 autocast (`csrc/autocast.cpp`) and its fused Adam update
-//! (`csrc/fused_adam.cpp`).
+//! libtorch's bf16 autocast (`csrc/autocast.cpp`), its fused Adam update
+//! (`csrc/fused_adam.cpp`) and the small-grid convolution (`csrc/small_grid_conv.cpp`).
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -36,6 +36,7 @@ fn distributed_bridge(libtorch: &Path) {
         .file("csrc/sync_batch_norm.cpp")
         .file("csrc/autocast.cpp")
         .file("csrc/fused_adam.cpp")
+        .file("csrc/small_grid_conv.cpp")
         .file("csrc/guarded.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))

@@ -230,13 +230,20 @@ pub(crate) fn bridge_result(m: BridgeMessage, what: &str) -> Result<()> {
 /// Runs `f` in the process's precision: under bf16, with libtorch's autocast on for this thread
 /// (autocast state is per thread); nested calls share the outermost region.
 pub fn in_precision<T>(f: impl FnOnce() -> T) -> T {
+    match precision() {
+        Precision::Bf16 => in_bf16(f),
+        Precision::Fp32 => f(),
+    }
+}
+
+/// Runs `f` with libtorch's bf16 autocast on for this thread, whatever the process's precision.
+pub fn in_bf16<T>(f: impl FnOnce() -> T) -> T {
     struct End;
     impl Drop for End {
         fn drop(&mut self) {
             unsafe { graft_autocast_bf16_end() }
         }
     }
-    let _end =
-        (precision() == Precision::Bf16 && unsafe { graft_autocast_bf16_begin() }).then_some(End);
+    let _end = unsafe { graft_autocast_bf16_begin() }.then_some(End);
     f()
 }

@@ -2,6 +2,7 @@
 //! (the batch norm folded into the convolution for inference), and pooling. Each keeps the
 //! parameters its forward pass uses, so the same values describe the network (summary, graph,
 //! export) and run it.
+use super::small_grid_conv;
 use super::sync_norm::in_synced_group;
 use std::sync::Mutex;
 use tch::Tensor;
@@ -231,7 +232,11 @@ impl ModuleT for Conv {
             tch::no_grad(|| xs.conv2d(&w, Some(&b), s, pad, 1, g))
         } else {
             let n = &self.norm;
-            let y = xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g);
+            let y = if g == 1 {
+                small_grid_conv::conv2d(&xs, &self.weight, s, pad)
+            } else {
+                xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g)
+            };
             let synced = train.then(|| {
                 in_synced_group(|group| {
                     let (gamma, beta) = (n.gamma.as_ref(), &n.beta);

@@ -7,6 +7,7 @@
 pub mod classifier;
 pub mod layers;
 pub mod net;
+pub mod small_grid_conv;
 pub mod spec;
 pub mod sync_norm;
 
