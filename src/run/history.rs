@@ -58,18 +58,23 @@ pub struct Progress {
 
 /// Epochs cut short to keep a time budget: from `from_epoch` on, each takes the first `steps`
 /// batches of its shuffled order (a different share of the images each epoch), and the learning
-/// rate's schedule spans the steps the run now takes.
+/// rate's schedule spans the steps the run now takes. A later epoch that still runs late cuts
+/// again from there (`before` then counts the steps taken so far).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Shortened {
-    /// The first shortened epoch (1-based).
+    /// The first epoch (1-based) of this cut.
     pub from_epoch: usize,
     /// Optimizer steps of each epoch from it on.
     pub steps: usize,
+    /// Optimizer steps before `from_epoch`, when an earlier cut shortened some of those epochs
+    /// (absent: each of them whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<usize>,
 }
 
 impl Shortened {
-    /// The steps before `epoch` (1-based) and those of the whole run of `epochs` epochs of
-    /// `full` steps each, once shortened by `cut` (if any).
+    /// The steps before `epoch` (1-based, from the cut's first epoch on) and those of the whole
+    /// run of `epochs` epochs of `full` steps each, once shortened by `cut` (if any).
     pub fn span(
         cut: Option<Shortened>,
         epoch: usize,
@@ -80,10 +85,21 @@ impl Shortened {
             None => (full * (epoch - 1), full * epochs),
             Some(c) => {
                 let whole = c.from_epoch - 1;
-                let done =
-                    full * (epoch - 1).min(whole) + c.steps * (epoch - 1).saturating_sub(whole);
-                (done, full * whole + c.steps * (epochs - whole))
+                let before = c.before.unwrap_or(full * whole);
+                let done = match (epoch - 1).checked_sub(whole) {
+                    Some(cut_epochs) => before + c.steps * cut_epochs,
+                    None => full * (epoch - 1),
+                };
+                (done, before + c.steps * (epochs - whole))
             }
+        }
+    }
+
+    /// The optimizer steps of `epoch` under `cut`, in a run of epochs of `full` steps.
+    pub fn steps_of(cut: Option<Shortened>, epoch: usize, full: usize) -> usize {
+        match cut {
+            Some(c) if epoch >= c.from_epoch => c.steps,
+            _ => full,
         }
     }
 }
@@ -151,10 +167,24 @@ mod tests {
         let cut = Some(Shortened {
             from_epoch: 2,
             steps: 80,
+            before: None,
         });
         assert_eq!(Shortened::span(cut, 1, 100, 4), (0, 340));
         assert_eq!(Shortened::span(cut, 2, 100, 4), (100, 340));
         assert_eq!(Shortened::span(cut, 4, 100, 4), (260, 340));
+        assert_eq!(Shortened::steps_of(cut, 1, 100), 100);
+        assert_eq!(Shortened::steps_of(cut, 3, 100), 80);
+        // Cut again from epoch 4 to 70 steps, after 100 + 2 x 80 = 260: 330 in all.
+        let again = Some(Shortened {
+            from_epoch: 4,
+            steps: 70,
+            before: Some(Shortened::span(cut, 4, 100, 4).0),
+        });
+        assert_eq!(Shortened::span(again, 4, 100, 4), (260, 330));
+        assert_eq!(Shortened::steps_of(again, 4, 100), 70);
+        // A checkpoint written before `before` existed reads as every earlier epoch whole.
+        let old: Shortened = serde_json::from_str(r#"{"from_epoch":2,"steps":80}"#).unwrap();
+        assert_eq!(Some(old), cut);
     }
 
     #[test]

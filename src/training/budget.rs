@@ -196,6 +196,24 @@ pub fn epoch_share(deadline: &Deadline, now: f64, left: usize, epoch_seconds: f6
     (need > time_left).then(|| (time_left / need).clamp(MIN_EPOCH_SHARE, 1.0))
 }
 
+/// The optimizer steps each of the `left` remaining epochs of `full` steps may take to keep to
+/// `deadline`, after an epoch of `last_steps` steps took `last_seconds` (its pace, as a whole
+/// epoch, is what [`epoch_share`] reads), when they now take `current` each; `None` when that
+/// fits. Only ever fewer: a run that caught up keeps its cut.
+pub fn remaining_steps(
+    deadline: &Deadline,
+    now: f64,
+    left: usize,
+    (last_seconds, last_steps): (f64, usize),
+    full: usize,
+    current: usize,
+) -> Option<usize> {
+    let whole_epoch = last_seconds * full as f64 / last_steps.max(1) as f64;
+    let share = epoch_share(deadline, now, left, whole_epoch)?;
+    let steps = ((share * full as f64).ceil() as usize).clamp(1, full);
+    (steps < current).then_some(steps)
+}
+
 /// More of the near-identical frames when the plan has time to spare: the largest cap from
 /// `current` up (`None`: every image) at which `whole` (the training images before the cap) fits
 /// `budget` in `plan`'s epochs. `None` when `plan` thins below `current` already, when no class
@@ -338,6 +356,29 @@ mod tests {
         assert!((slow - 120.0 / 162.0).abs() < 1e-9, "{slow}");
         // Far behind: never below half of each epoch.
         assert_eq!(epoch_share(&d, 250.0, 3, 60.0), Some(MIN_EPOCH_SHARE));
+    }
+
+    #[test]
+    fn a_cut_epoch_that_still_runs_late_is_cut_again_and_never_lengthened() {
+        let d = Deadline {
+            at: 300.0,
+            epoch: 45.0,
+            test: 50.0,
+        };
+        // Epochs of 100 steps. The first, 54 s: 300 - 120 - 60 = 120 s for 3 x 54: 75 steps.
+        assert_eq!(
+            remaining_steps(&d, 120.0, 3, (54.0, 100), 100, 100),
+            Some(75)
+        );
+        // Epoch 2 took its 75 steps a little faster (39 s: 52 s a whole epoch): the rest fits.
+        assert_eq!(remaining_steps(&d, 159.0, 2, (39.0, 75), 100, 75), None);
+        // It took 45 s instead (60 s a whole epoch): 300 - 165 - 50 x 60/45 = 68.3 s for
+        // 2 x 60: 57 steps each.
+        assert_eq!(remaining_steps(&d, 165.0, 2, (45.0, 75), 100, 75), Some(57));
+        // Far behind: never below half of each epoch.
+        assert_eq!(remaining_steps(&d, 200.0, 2, (60.0, 75), 100, 75), Some(50));
+        // Faster than the cut needs: the cut stays (only ever fewer steps).
+        assert_eq!(remaining_steps(&d, 150.0, 2, (30.0, 75), 100, 75), None);
     }
 
     #[test]
