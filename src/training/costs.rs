@@ -6,16 +6,17 @@ use super::budget::Costs;
 use super::dataset::Data;
 use super::inputs::Inputs;
 use super::optim::Optimizer;
+use super::step::{EpochSums, train_step};
 use crate::data::labelled::Labelled;
 use crate::data::loader::Skips;
 use crate::engine::Runtime;
 use crate::inference::score;
-use crate::models::classifier::Classifier;
+use crate::models::classifier::{Classifier, Part};
 use crate::run::config::TrainConfig;
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
-use tch::{Kind, Tensor, nn};
+use tch::{Tensor, nn};
 
 /// Images in an untimed warm-up pass (libtorch's one-time setup), at the least: caching's takes
 /// one training batch, since the steps are timed on its rows as one batch (a batch of 32 timed
@@ -53,12 +54,13 @@ const PASS_BATCHES: usize = 3;
 /// budget runs, glibc): caching 9-16% slower, Test 6-8%; on jemalloc (one run) the 10% planned
 /// caching 5% and Test 3% long, which the epochs' deadline takes up.
 const PASS_SLOWDOWN: f64 = 1.1;
-/// How much slower per image the epochs train than the step timed on one batch: the epochs'
-/// batches are read from the whole cache file, and the machine's pace over minutes is not that
-/// of a second. Measured on Fruits-360 at 187 px (2 cores, jemalloc, bf16), the epochs' pace
-/// against the timed step, validation taken out: +8.5% and +21% (two first epochs), +12%, +22%
-/// and +26% (the epochs after a deadline's cut); earlier runs +11% and +22%. 1.15 is about their
-/// median; the deadline takes up the rest.
+/// How much slower per image the epochs train than the step timed on one batch: the machine's
+/// pace over minutes is not that of a second, and the epochs read their batches from the whole
+/// cache file. Measured on Fruits-360 at 187 px (2 cores, jemalloc, bf16), the epochs' pace
+/// against the timed step, validation taken out: +8.5%, +21%, +28% (first epochs, forward and
+/// backward timed apart from the update) and +12% (timed whole, as now); the epochs after a
+/// deadline's cut +12% to +26%; earlier sessions +11% and +22%. 1.15 is about their median; the
+/// deadline takes up the rest.
 const STEP_SLOWDOWN: f64 = 1.15;
 
 /// Up to `n` evenly spaced items of `set`, starting `shift` (0..1) of a spacing in.
@@ -114,8 +116,7 @@ pub fn measure(
     let cache = per_image_pass(&data.train, size, |set| cache_pass(set).map(|_| ()))?;
     let order: Vec<usize> = (0..cached.len()).collect();
     let n = cached.len();
-    let step = STEP_SLOWDOWN
-        * (trainable_step(vs, model, &cached, &order, &mut skips)? + update(vs, cfg)?);
+    let step = STEP_SLOWDOWN * whole_step(vs, model, cfg, &cached, &mut skips)?;
     let val = per_item(n, SHORT, || {
         tch::no_grad(|| {
             cached.for_each_batch(vec![order.clone()], None, &mut skips, |x, _, _| {
@@ -143,13 +144,16 @@ pub fn measure(
     })
 }
 
-/// Seconds per image of a training forward and backward through the trainable blocks; the
-/// variables (batch-norm statistics included) and gradients are restored afterwards.
-fn trainable_step(
+/// Seconds per image of a training step as the epochs take it ([`train_step`]: forward and
+/// backward through the trainable blocks, then the run's optimizer updating the real variables),
+/// the variables (batch-norm statistics included) and gradients restored afterwards: the same
+/// code as the epochs, so nothing they do goes untimed (the epochs still ran 12% over it in the
+/// one run that compared, see [`STEP_SLOWDOWN`]).
+fn whole_step(
     vs: &nn::VarStore,
     model: &Classifier,
+    cfg: &TrainConfig,
     cached: &Inputs,
-    order: &[usize],
     skips: &mut Skips,
 ) -> Result<f64> {
     let saved: Vec<(Tensor, Tensor)> = vs
@@ -160,12 +164,20 @@ fn trainable_step(
             (v, copy)
         })
         .collect();
+    let mut optimizer = Optimizer::new(cfg.optimizer, super::trainable_variables(vs, model));
+    let mut sums = EpochSums::default();
     let n = cached.len();
+    let order: Vec<usize> = (0..n).collect();
     let seconds = per_item(n, SHORT, || {
-        cached.for_each_batch(vec![order.to_vec()], None, skips, |x, y, _| {
-            let loss = x.logits(model, true).cross_entropy_for_logits(&y);
-            loss.backward();
-            Ok(())
+        cached.for_each_batch(vec![order.clone()], None, skips, |x, y, _| {
+            let part = Part::whole(x.rows() as i64);
+            train_step(
+                model,
+                &mut optimizer,
+                (None, cfg, None),
+                (x, y, part),
+                &mut sums,
+            )
         })
     })?;
     tch::no_grad(|| {
@@ -178,28 +190,4 @@ fn trainable_step(
         }
     });
     Ok(seconds)
-}
-
-/// Seconds per image of the optimizer's update: the run's own optimizer (its code, its state)
-/// stepping scratch tensors shaped like the trainable variables, once per batch. A stand-in on one
-/// flat tensor of the same size measured 2.8x the real update (50 against 18 ms a step at
-/// 155 px): its large temporaries are fresh pages every time, the real ones are per parameter.
-fn update(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<f64> {
-    let opts = (Kind::Float, vs.device());
-    let params: Vec<Tensor> = vs
-        .trainable_variables()
-        .iter()
-        .filter(|t| t.requires_grad())
-        .map(|t| Tensor::zeros(t.size(), opts).set_requires_grad(true))
-        .collect();
-    for p in &params {
-        // A gradient of ones for each scratch parameter.
-        p.sum(Kind::Float).backward();
-    }
-    let mut optimizer = Optimizer::new(cfg.optimizer, params);
-    let per_batch = per_item(1, SHORT, || {
-        optimizer.step()?;
-        Ok(())
-    })?;
-    Ok(per_batch / cfg.batch_size.max(1) as f64)
 }
