@@ -232,10 +232,9 @@ impl ModuleT for Conv {
             tch::no_grad(|| xs.conv2d(&w, Some(&b), s, pad, 1, g))
         } else {
             let n = &self.norm;
-            let y = if g == 1 {
-                small_grid_conv::conv2d(&xs, &self.weight, s, pad)
-            } else {
-                xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g)
+            let y = match g {
+                1 => small_grid_conv::conv2d(&xs, &self.weight, s, pad),
+                _ => xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g),
             };
             let synced = train.then(|| {
                 in_synced_group(|group| {

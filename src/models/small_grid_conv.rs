@@ -48,7 +48,6 @@ pub fn conv2d(xs: &Tensor, w: &Tensor, stride: i64, padding: [i64; 2]) -> Tensor
 mod tests {
     use super::*;
     use crate::engine::in_bf16;
-    use crate::models::channels_last;
     use tch::{Device, Kind};
 
     /// The output and both gradients of a convolution of random `x` [N, C, H, W] by a
@@ -64,6 +63,11 @@ mod tests {
         let weighting = wavy(&y.size(), 0.53);
         (&y * &weighting).sum(Kind::Float).backward();
         [y.detach(), x.grad(), w.grad()]
+    }
+
+    /// `t` [N, C, H, W] in channels-last memory, as the recipe's tensors are.
+    fn channels_last(t: &Tensor) -> Tensor {
+        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
     }
 
     /// Values that look random to a convolution, without the global generator (tests run in

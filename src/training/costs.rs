@@ -164,7 +164,12 @@ fn whole_step(
             (v, copy)
         })
         .collect();
-    let mut optimizer = Optimizer::new(cfg.optimizer, super::trainable_variables(vs, model));
+    // The variables the run trains (the frozen blocks' no longer require gradients).
+    let trained = vs
+        .trainable_variables()
+        .into_iter()
+        .filter(Tensor::requires_grad);
+    let mut optimizer = Optimizer::new(cfg.optimizer, trained.collect());
     let mut sums = EpochSums::default();
     let n = cached.len();
     let order: Vec<usize> = (0..n).collect();
