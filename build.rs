@@ -37,6 +37,7 @@ fn distributed_bridge(libtorch: &Path) {
         .file("csrc/autocast.cpp")
         .file("csrc/fused_adam.cpp")
         .file("csrc/small_grid_conv.cpp")
+        .file("csrc/fused_conv.cpp")
         .file("csrc/guarded.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))

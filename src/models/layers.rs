@@ -2,8 +2,8 @@
 //! (the batch norm folded into the convolution for inference), and pooling. Each keeps the
 //! parameters its forward pass uses, so the same values describe the network (summary, graph,
 //! export) and run it.
-use super::small_grid_conv;
 use super::sync_norm::in_synced_group;
+use super::{fused_conv, small_grid_conv};
 use std::sync::Mutex;
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
@@ -194,15 +194,9 @@ impl Conv {
     pub fn tensors(&self) -> Vec<(String, &Tensor)> {
         let (c, n) = (&self.name, &self.norm.name);
         let mut out = vec![(format!("{c}.weight"), &self.weight)];
-        let (g, b) = if c == n {
-            ("gamma", "beta")
-        } else {
-            ("weight", "bias")
-        };
-        let (m, v) = if c == n {
-            ("mean", "var")
-        } else {
-            ("running_mean", "running_var")
+        let [g, b, m, v] = match c == n {
+            true => ["gamma", "beta", "mean", "var"],
+            false => ["weight", "bias", "running_mean", "running_var"],
         };
         if let Some(gamma) = &self.norm.gamma {
             out.push((format!("{n}.{g}"), gamma));
@@ -228,8 +222,11 @@ impl ModuleT for Conv {
         };
         let (s, g) = (self.stride, self.groups);
         let mut y = if !train && !records_grad(&self.weight) {
-            let (w, b) = self.folded();
-            tch::no_grad(|| xs.conv2d(&w, Some(&b), s, pad, 1, g))
+            let relu = self.activation == Activation::Relu;
+            match fused_conv::conv2d(&xs, &self.folded(), s, pad, g, relu) {
+                (y, true) => return y,
+                (y, false) => y,
+            }
         } else {
             let n = &self.norm;
             let y = match g {

@@ -5,6 +5,7 @@
 //! Adding a backbone: one model file that defines its `BackboneSpec`s, plus its line in
 //! `backbones!` below.
 pub mod classifier;
+pub mod fused_conv;
 pub mod layers;
 pub mod net;
 pub mod small_grid_conv;
