@@ -6,7 +6,8 @@
 //! compiled against the libtorch headers (plus the vendored gloo declarations it includes), with
 //! the batch norm that data-parallel training synchronises over the ranks, and the switch for
 //! libtorch's bf16 autocast (`csrc/autocast.cpp`), its fused Adam update
-//! (`csrc/fused_adam.cpp`) and the small-grid convolution (`csrc/small_grid_conv.cpp`).
+//! (`csrc/fused_adam.cpp`), the small-grid convolution (`csrc/small_grid_conv.cpp`) and the
+//! convolution with its ReLU fused (`csrc/fused_conv.cpp`).
 use std::path::{Path, PathBuf};
 
 fn main() {
