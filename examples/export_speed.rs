@@ -16,7 +16,11 @@ fn main() -> anyhow::Result<()> {
     };
     let (batch, passes): (i64, usize) = (batch.parse()?, passes.parse()?);
     graft::engine::set_threads(Some(threads.parse()?));
-    let predictor = Predictor::open(Path::new(run), Device::Cpu)?;
+    let predictor = Predictor::open(
+        Path::new(run),
+        Device::Cpu,
+        Some(graft::engine::Precision::Fp32),
+    )?;
     let pre = predictor.preprocess();
     let s = pre.size as i64;
     let images = std::fs::read_to_string(list)?

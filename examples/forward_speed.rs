@@ -11,10 +11,11 @@ fn main() -> anyhow::Result<()> {
     let batch: i64 = args.get(2).map_or(Ok(32), |s| s.parse())?;
     let arch = Arch::named(args.get(3).map_or("inception-v3", |s| s.as_str()))?;
     tch::set_num_threads(2);
+    let mut rt = graft::runtime::Runtime::new(tch::Device::Cpu);
     if std::env::var_os("BF16").is_some() {
-        graft::engine::set_precision(graft::engine::Precision::Bf16);
+        rt = rt.in_precision(graft::engine::Precision::Bf16.usable_on(rt.device)?);
     }
-    let (_vs, net) = graft::weights::load_backbone(arch, None, tch::Device::Cpu, false)?;
+    let (_vs, net) = graft::weights::load_backbone(arch, None, rt, false)?;
     let x = tch::Tensor::randint(255, [batch, 3, size, size], tch::kind::FLOAT_CPU);
     let _guard = tch::no_grad_guard();
     let mut t = Instant::now();

@@ -3,7 +3,7 @@
 //! mixed_8, as the recipe), then the cost of writing the model and a checkpoint.
 //! Usage: [BF16=1] cargo run --release --example step_speed -- [BATCH] [HW] [FREEZE_BLOCK]
 //! (BF16=1: in bf16, as `--precision bf16` trains)
-use graft::models::Arch;
+use graft::models::{Arch, Pass};
 use graft::run::config::Freeze;
 use graft::training::{build_model, recipe};
 use std::path::PathBuf;
@@ -18,10 +18,10 @@ fn main() -> anyhow::Result<()> {
     let hw: i64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
     let freeze = args.get(3).map_or("mixed_7", |s| s.as_str());
     tch::set_num_threads(2);
-    if std::env::var_os("BF16").is_some() {
-        graft::engine::set_precision(graft::engine::Precision::Bf16);
-    }
     let mut recipe = recipe::fast(Arch::named("inception-v3")?, PathBuf::new(), None);
+    if std::env::var_os("BF16").is_some() {
+        recipe.precision = graft::engine::Precision::Bf16.usable_on(Device::Cpu)?;
+    }
     recipe.freeze = Freeze::Through(freeze.to_string());
     let (vs, model, mut opt) = build_model(&recipe, 95, Device::Cpu)?;
     let n_params: i64 = vs
@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     let iters = 12;
     for i in 0..iters {
         let t0 = Instant::now();
-        let logits = model.forward_from_frozen(&x, true);
+        let logits = model.forward_from_frozen(&x, Pass::TRAIN);
         let loss = logits.cross_entropy_for_logits(&y);
         let _ = loss.double_value(&[]);
         let t1 = Instant::now();
@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     tch::no_grad(|| {
         for _ in 0..5 {
             let _ = model
-                .forward_from_frozen(&x, false)
+                .forward_from_frozen(&x, Pass::INFERENCE)
                 .sum(Kind::Float)
                 .double_value(&[]);
         }

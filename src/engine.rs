@@ -1,7 +1,7 @@
-//! The compute engine: libtorch device choice, thread count, precision, and the allocator.
+//! The compute engine: libtorch device choice, thread count, number formats, the allocator, and
+//! the C++ bridge's error messages. What one command computes on is [`crate::runtime::Runtime`].
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
 use tch::Device;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -46,6 +46,7 @@ const FREE_HEAP_LIMIT: usize = 512 << 20;
 /// instead. The training steps on the cache are left alone (their buffers are reused).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: glibc's own statistics and trim, callable at any time from any thread.
     unsafe {
         if libc::mallinfo2().fordblks > FREE_HEAP_LIMIT {
             libc::malloc_trim(0);
@@ -84,34 +85,6 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     Ok(Device::Cuda(index))
 }
 
-/// Where inference and training run: the libtorch device, and the threads that decode images
-/// ahead of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Runtime {
-    /// The libtorch device.
-    pub device: Device,
-    /// Image-decoding threads.
-    pub workers: usize,
-}
-
-impl Runtime {
-    /// `device` with the default number of decoding threads (see [`default_workers`]).
-    pub fn new(device: Device) -> Self {
-        Self {
-            device,
-            workers: default_workers(),
-        }
-    }
-}
-
-/// Default decode workers: a quarter of the cores (at least one), leaving the rest to libtorch.
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get() / 4)
-        .unwrap_or(1)
-        .max(1)
-}
-
 /// "cpu (2 threads)" or "cuda:0", for logs.
 pub fn describe(device: Device) -> String {
     match device {
@@ -145,25 +118,73 @@ pub enum Precision {
 
 impl Precision {
     /// bf16 on a CPU with bf16 instructions (AVX512-BF16: 2.3x fp32's convolution throughput
-    /// here, 1.8x a training step); fp32 elsewhere, where bf16 would be emulated and slower,
-    /// and on CUDA, where graft has not been measured yet.
+    /// on an AMD EPYC, 1.8x a training step); fp32 elsewhere, where bf16 would be emulated and
+    /// slower, and on CUDA, where graft has not been measured yet.
     pub fn auto(device: Device) -> Self {
-        if device == Device::Cpu && cpu_has_bf16() {
+        if device == Device::Cpu && cpu_has_bf16() && onednn_bf16() {
             Self::Bf16
         } else {
             Self::Fp32
         }
     }
 
-    /// `auto`, `fp32` or `bf16`.
-    pub fn parse(spec: &str, device: Device) -> Result<Self> {
+    /// `auto` (None: the caller's choice, see [`resolve`](Self::resolve)), `fp32` or `bf16`.
+    pub fn parse(spec: &str) -> Result<Option<Self>> {
         match spec.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::auto(device)),
-            "fp32" | "float32" => Ok(Self::Fp32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            "auto" => Ok(None),
+            "fp32" | "float32" => Ok(Some(Self::Fp32)),
+            "bf16" | "bfloat16" => Ok(Some(Self::Bf16)),
             other => Err(crate::error::bad_input(format!(
                 "unknown precision '{other}' (use auto, fp32 or bf16)"
             ))),
+        }
+    }
+
+    /// `asked`, or [`auto`](Self::auto)'s choice when None; bf16 refused where the CPU cannot
+    /// run it (see [`usable_on`](Self::usable_on)).
+    pub fn resolve(asked: Option<Self>, device: Device) -> Result<Self> {
+        asked.map_or(Ok(Self::auto(device)), |p| p.usable_on(device))
+    }
+
+    /// `self`, unless it is bf16 on a CPU whose oneDNN has no bf16 kernels (they need
+    /// AVX512-BW/VL/DQ or AVX-NE-CONVERT): there libtorch's bf16 convolutions would raise or
+    /// fall back to reference loops, so it is a bad-input error that says what is missing.
+    pub fn usable_on(self, device: Device) -> Result<Self> {
+        if self == Self::Bf16 && device == Device::Cpu && !onednn_bf16() {
+            return Err(crate::error::bad_input(
+                "--precision bf16: this CPU lacks the instructions libtorch's bf16 kernels need (oneDNN: AVX512-BW/VL/DQ or AVX-NE-CONVERT); use --precision fp32 or auto",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The precision to run a trained run in: `asked` when given (checked as by
+    /// [`resolve`](Self::resolve)); else the one it trained in where this device computes that
+    /// natively, and fp32 where it does not. The second value says why, when it is not the
+    /// run's own.
+    pub fn for_run(
+        trained: Self,
+        asked: Option<Self>,
+        device: Device,
+    ) -> Result<(Self, Option<String>)> {
+        if let Some(p) = asked {
+            let why =
+                (p != trained).then(|| format!("{p} as asked (the run trained in {trained})"));
+            return Ok((p.usable_on(device)?, why));
+        }
+        if trained == Self::Bf16 && Self::auto(device) != Self::Bf16 {
+            let why = "fp32: the run trained in bf16, which this device does not compute natively (a CPU with AVX512-BF16 does)";
+            return Ok((Self::Fp32, Some(why.into())));
+        }
+        Ok((trained, None))
+    }
+
+    /// Runs `f` in this precision: under bf16, with libtorch's autocast on for this thread
+    /// (autocast state is per thread); nested calls share the outermost region.
+    pub fn run<T>(self, f: impl FnOnce() -> T) -> T {
+        match self {
+            Self::Bf16 => in_bf16(f),
+            Self::Fp32 => f(),
         }
     }
 }
@@ -188,28 +209,18 @@ fn cpu_has_bf16() -> bool {
     }
 }
 
-/// The process's precision: fp32 unless the program sets another (the `graft` binary sets its
-/// `--precision`), so library users and tests get exact float32 by default.
-static BF16: AtomicBool = AtomicBool::new(false);
-
-/// Sets the precision of every forward and backward pass from now on.
-pub fn set_precision(p: Precision) {
-    BF16.store(p == Precision::Bf16, Ordering::Relaxed);
-}
-
-/// The precision set by [`set_precision`].
-pub fn precision() -> Precision {
-    if BF16.load(Ordering::Relaxed) {
-        Precision::Bf16
-    } else {
-        Precision::Fp32
-    }
+/// Whether oneDNN runs bf16 kernels on this CPU (libtorch's own check; AVX512-BW/VL/DQ or
+/// AVX-NE-CONVERT), so that graft's fused bf16 convolution may be used.
+pub fn onednn_bf16() -> bool {
+    // SAFETY: a query without arguments; it catches every C++ exception itself.
+    unsafe { graft_onednn_bf16() }
 }
 
 unsafe extern "C" {
     fn graft_autocast_bf16_begin() -> bool;
     fn graft_autocast_bf16_end();
     fn graft_free_message(m: BridgeMessage);
+    fn graft_onednn_bf16() -> bool;
 }
 
 /// An error message from graft's C++ bridge (`csrc/`), or null for success.
@@ -220,30 +231,38 @@ pub(crate) fn bridge_result(m: BridgeMessage, what: &str) -> Result<()> {
     if m.is_null() {
         return Ok(());
     }
+    // SAFETY: a non-null message is a NUL-terminated string the bridge allocated for us.
     let text = unsafe { std::ffi::CStr::from_ptr(m) }
         .to_string_lossy()
         .into_owned();
+    // SAFETY: freed once, by the bridge's own allocator, after the text was copied out.
     unsafe { graft_free_message(m) };
     Err(anyhow::anyhow!("{what}: {}", text.trim()))
 }
 
-/// Runs `f` in the process's precision: under bf16, with libtorch's autocast on for this thread
-/// (autocast state is per thread); nested calls share the outermost region.
-pub fn in_precision<T>(f: impl FnOnce() -> T) -> T {
-    match precision() {
-        Precision::Bf16 => in_bf16(f),
-        Precision::Fp32 => f(),
-    }
+/// The new tensor of a bridge call that makes one: `call` is given the slot the bridge writes
+/// its `at::Tensor*` into, and returns the bridge's message (an error names `what`).
+pub(crate) fn bridge_tensor(
+    what: &str,
+    call: impl FnOnce(*mut *mut std::ffi::c_void) -> BridgeMessage,
+) -> Result<tch::Tensor> {
+    let mut out = std::ptr::null_mut();
+    bridge_result(call(&mut out), what)?;
+    // SAFETY: on success the bridge stored a new at::Tensor it allocated with `new`; the Tensor
+    // takes ownership and frees it.
+    Ok(unsafe { tch::Tensor::from_ptr(out as *mut _) })
 }
 
-/// Runs `f` with libtorch's bf16 autocast on for this thread, whatever the process's precision.
+/// Runs `f` with libtorch's bf16 autocast on for this thread.
 pub fn in_bf16<T>(f: impl FnOnce() -> T) -> T {
     struct End;
     impl Drop for End {
         fn drop(&mut self) {
+            // SAFETY: only made when begin turned autocast on, so begin and end pair up.
             unsafe { graft_autocast_bf16_end() }
         }
     }
+    // SAFETY: thread-local autocast state, restored by End (also on unwinding).
     let _end = unsafe { graft_autocast_bf16_begin() }.then_some(End);
     f()
 }

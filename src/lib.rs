@@ -3,7 +3,8 @@
 //! The modules form layers; a module imports only from layers below it (checked by
 //! `tests/layers.rs` on every `crate::` and `super::` path):
 //!
-//! 1. foundation: `error`, `cancel`, `engine`, `distributed` (ranks and their process group), `fsx`,
+//! 1. foundation: `error`, `cancel`, `engine`, `distributed` (ranks and their process group),
+//!    `runtime` (the execution context: device, decoding threads, precision, process group), `fsx`,
 //!    `tensor_io`, `progress`, `metrics`
 //! 2. `data` (images, folders, splits, loading) and `models` (backbones, their specs, the head)
 //! 3. `weights`: pinned pretrained weights, reading and checking weight files
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod models;
 pub mod reports;
 pub mod run;
+pub mod runtime;
 pub mod serve;
 pub mod tensor_io;
 pub mod training;

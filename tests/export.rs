@@ -141,7 +141,7 @@ struct Inputs {
 }
 
 fn inputs(run: &Path) -> Inputs {
-    let p = Predictor::open(run, Device::Cpu).unwrap();
+    let p = Predictor::open(run, Device::Cpu, Some(graft::engine::Precision::Fp32)).unwrap();
     let pre = p.preprocess();
     let mut images: Vec<RgbImage> = test_images()
         .iter()
@@ -360,7 +360,8 @@ fn torchscript_equals_graft(backbone: &str) {
 fn preprocessing_equals_graft(backbone: &str) {
     let (run, size) = (trained(backbone), size_of(backbone));
     let x = inputs(run);
-    let predictor = Predictor::open(run, Device::Cpu).unwrap();
+    let predictor =
+        Predictor::open(run, Device::Cpu, Some(graft::engine::Precision::Fp32)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (kind, file) in [("onnx", "m.onnx"), ("torchscript", "m.pt")] {
         let model = dir.path().join(file);

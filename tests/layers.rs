@@ -10,6 +10,7 @@ const LAYERS: &[&str] = &[
     "cancel",
     "engine",
     "distributed",
+    "runtime",
     "fsx",
     "tensor_io",
     "progress",

@@ -10,7 +10,12 @@ use std::io::Write;
 use tch::{Device, Tensor, nn};
 
 fn load_err(arch: Arch, path: &std::path::Path) -> String {
-    match weights::load_backbone(arch, Some(path), Device::Cpu, false) {
+    match weights::load_backbone(
+        arch,
+        Some(path),
+        graft::runtime::Runtime::new(Device::Cpu),
+        false,
+    ) {
         Ok(_) => panic!("{} was accepted for {}", path.display(), arch.name()),
         Err(e) => format!("{e:#}"),
     }
@@ -28,8 +33,13 @@ fn original_files_are_read_in_their_own_formats() {
     // TorchScript zip (InceptionV3) and legacy pickle (Lite0) load without the safetensors cache.
     for arch in [arch("inception-v3"), arch("efficientnet-lite0")] {
         let original = original_weights(arch);
-        weights::load_backbone(arch, Some(&original), Device::Cpu, false)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", original.display()));
+        weights::load_backbone(
+            arch,
+            Some(&original),
+            graft::runtime::Runtime::new(Device::Cpu),
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e:#}", original.display()));
     }
 }
 
@@ -149,7 +159,12 @@ fn missing_extra_and_misshaped_tensors_are_named() {
 #[test]
 fn nothing_is_copied_when_a_file_is_refused() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let _net = Backbone::new(&vs.root(), arch("efficientnet-lite0"), false);
+    let _net = Backbone::new(
+        &vs.root(),
+        arch("efficientnet-lite0"),
+        false,
+        graft::engine::Precision::Fp32,
+    );
     let before = vs.variables()["stem._conv_stem.weight"].copy();
     let mut tensors = graft::tensor_io::load(&cached_weights(arch("efficientnet-lite0")))
         .unwrap()

@@ -1,9 +1,8 @@
 //! `graft embed`.
 use super::BackboneArgs;
 use anyhow::Result;
-use graft::distributed::Group;
-use graft::engine::Runtime;
 use graft::inference::embed::{self, EmbedOptions, Format};
+use graft::runtime::Runtime;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +38,9 @@ pub struct EmbedArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(args: EmbedArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
+pub fn run(args: EmbedArgs, runtime: Runtime) -> Result<()> {
+    let group = runtime.group;
+    graft::say!("graft: precision: {}", runtime.precision);
     let opts = EmbedOptions {
         arch: args.backbone.backbone,
         weights: args.backbone.weights,
@@ -54,7 +55,7 @@ pub fn run(args: EmbedArgs, runtime: Runtime, group: Option<&Group>) -> Result<(
             FormatArg::Json => Format::Json,
         },
     };
-    let s = embed::embed(&opts, group)?;
+    let s = embed::embed(&opts)?;
     let rank = group.map_or(String::new(), |g| {
         format!("rank {} of {}: ", g.rank, g.world)
     });

@@ -1,8 +1,8 @@
 //! `graft eval` and `graft predict`.
 use anyhow::Result;
-use graft::distributed::{Group, leads};
-use graft::engine::Runtime;
+use graft::engine::Precision;
 use graft::inference::{Predictor, predict};
+use graft::runtime::Runtime;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -17,13 +17,14 @@ pub struct EvalArgs {
     /// Print all metrics as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Decoding threads (default: a quarter of the cores, at least one).
     #[arg(long)]
     pub workers: Option<usize>,
 }
 
-pub fn run(a: EvalArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
-    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, group)?;
-    if !leads(group) {
+pub fn run(a: EvalArgs, runtime: Runtime, asked: Option<Precision>) -> Result<()> {
+    let (m, skipped) = predict::eval(&a.run, a.data.as_deref(), runtime, asked)?;
+    if !runtime.leads() {
         return Ok(()); // rank 0 prints them
     }
     if !skipped.is_empty() {
@@ -52,13 +53,16 @@ pub fn run(a: EvalArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
+    /// Run folder written by graft train.
     #[arg(long)]
     pub run: PathBuf,
     /// Classes to show per image.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
+    /// Print the predictions as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Decoding threads (default: a quarter of the cores, at least one).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Image files or folders.
@@ -66,11 +70,11 @@ pub struct PredictArgs {
     pub images: Vec<PathBuf>,
 }
 
-pub fn run_predict(a: PredictArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
-    let predictor = Predictor::open(&a.run, runtime.device)?;
-    let share = (runtime.workers, group);
-    let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, share)?;
-    if !leads(group) {
+pub fn run_predict(a: PredictArgs, runtime: Runtime, asked: Option<Precision>) -> Result<()> {
+    let predictor = Predictor::open(&a.run, runtime.device, asked)?;
+    predict::say_precision(&predictor);
+    let (preds, skipped) = predict::predict(&predictor, &a.images, a.top_k, runtime)?;
+    if !runtime.leads() {
         return Ok(()); // rank 0 prints them
     }
     for msg in &skipped {

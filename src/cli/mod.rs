@@ -12,8 +12,9 @@ use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use graft::distributed::{Group, Launch};
-use graft::engine::{self, Runtime};
+use graft::engine::{self, Precision};
 use graft::models::Arch;
+use graft::runtime::Runtime;
 
 #[derive(Parser)]
 #[command(
@@ -29,10 +30,12 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
     /// Number format of train, eval, predict, embed and serve: fp32, bf16 (convolutions and
-    /// matrix products in bfloat16), or auto: bf16 on a CPU with bf16 instructions (AVX512-BF16),
-    /// else fp32. Export and weight checks always compute in fp32.
-    #[arg(long, global = true, default_value = "auto")]
-    precision: String,
+    /// matrix products in bfloat16), or auto (the default): for a new run or embed, bf16 on a
+    /// CPU with bf16 instructions (AVX512-BF16), else fp32; for eval, predict, serve and
+    /// --resume, the precision the run trained in, or fp32 where this device has no bf16
+    /// instructions. Export and weight checks always compute in fp32.
+    #[arg(long, global = true, value_name = "auto|fp32|bf16")]
+    precision: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,13 +86,21 @@ struct BackboneArgs {
     weights: Option<std::path::PathBuf>,
 }
 
-/// Decoding threads for commands that read images (default: a quarter of the cores).
-fn runtime(device: &str, workers: Option<usize>) -> Result<Runtime> {
+/// The execution context of a command that reads images: `device`, `workers` decoding threads
+/// (default: a quarter of the cores), the precision `asked` for (auto: the machine's choice),
+/// and the process group when this process is one rank of several.
+fn runtime<'g>(
+    device: &str,
+    workers: Option<usize>,
+    asked: Option<Precision>,
+    group: Option<&'g Group>,
+) -> Result<Runtime<'g>> {
     let mut rt = Runtime::new(engine::parse_device(device)?);
     if let Some(w) = workers {
         rt.workers = w.max(1);
     }
-    Ok(rt)
+    rt.precision = Precision::resolve(asked, rt.device)?;
+    Ok(rt.over(group))
 }
 
 /// How long ranks wait for each other: joining, and each exchange of results.
@@ -117,40 +128,37 @@ fn group(command: &Command) -> Result<Option<Group>> {
 pub fn run(cli: Cli) -> Result<()> {
     engine::set_threads(cli.threads);
     let device = cli.device.as_str();
+    let asked = cli
+        .precision
+        .as_deref()
+        .map(Precision::parse)
+        .transpose()?
+        .flatten();
     let group = group(&cli.command)?;
-    if matches!(
-        cli.command,
-        Command::Embed(_)
-            | Command::Train(_)
-            | Command::Eval(_)
-            | Command::Predict(_)
-            | Command::Serve(_)
-    ) {
-        let device = engine::parse_device(device)?;
-        engine::set_precision(engine::Precision::parse(&cli.precision, device)?);
-    }
-    graft::progress::set_narrates(graft::distributed::leads(group.as_ref()));
+    let group = group.as_ref();
+    graft::progress::set_narrates(graft::distributed::leads(group));
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
         Command::Embed(args) => {
-            let rt = runtime(device, args.workers)?;
-            embed::run(args, rt, group.as_ref())
+            let rt = runtime(device, args.workers, asked, group)?;
+            embed::run(args, rt)
         }
         Command::Train(args) => {
-            let rt = runtime(device, args.workers)?;
-            train::run(*args, rt, group.as_ref())
+            let rt = runtime(device, args.workers, asked, group)?;
+            train::run(*args, rt, asked)
         }
         Command::Eval(args) => {
-            let rt = runtime(device, args.workers)?;
-            eval::run(args, rt, group.as_ref())
+            // The model runs in the run's own precision unless one is asked for.
+            let rt = runtime(device, args.workers, asked, group)?;
+            eval::run(args, rt, asked)
         }
         Command::Predict(args) => {
-            let rt = runtime(device, args.workers)?;
-            eval::run_predict(args, rt, group.as_ref())
+            let rt = runtime(device, args.workers, asked, group)?;
+            eval::run_predict(args, rt, asked)
         }
         Command::Check(args) => check::run(args),
         Command::Export(args) => export::run(args),
-        Command::Serve(args) => serve::run(*args, engine::parse_device(device)?),
+        Command::Serve(args) => serve::run(*args, engine::parse_device(device)?, asked),
         Command::Report(args) => reports::run_report(args),
         Command::Summary(args) => reports::run_summary(args),
         Command::Graph(args) => reports::run_graph(args),

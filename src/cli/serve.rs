@@ -1,6 +1,7 @@
 //! `graft serve`: the tokio runtime, the signal handling and the flags; the service itself is
 //! `graft::serve`.
 use anyhow::Result;
+use graft::engine::Precision;
 use graft::error::bad_input;
 use graft::serve::config::{self, Limits, LogFormat, ServeConfig};
 use graft::serve::{Server, log::Log};
@@ -84,7 +85,7 @@ fn seconds(flag: &str, s: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| bad_input(format!("{flag}: {s} is not a duration")))
 }
 
-fn serve_config(a: &ServeArgs, device: Device) -> Result<ServeConfig> {
+fn serve_config(a: &ServeArgs, device: Device, asked: Option<Precision>) -> Result<ServeConfig> {
     let defaults = Limits::default();
     let limits = Limits {
         max_batch: a.max_batch,
@@ -113,11 +114,12 @@ fn serve_config(a: &ServeArgs, device: Device) -> Result<ServeConfig> {
             LogFormat::Text
         },
         device,
+        precision: asked,
     })
 }
 
-pub fn run(a: ServeArgs, device: Device) -> Result<()> {
-    let config = serve_config(&a, device)?;
+pub fn run(a: ServeArgs, device: Device, asked: Option<Precision>) -> Result<()> {
+    let config = serve_config(&a, device, asked)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.http_threads.max(1))
         .thread_name("graft-http")

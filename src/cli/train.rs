@@ -1,21 +1,20 @@
-//! `graft train`: options over a recipe, the run, then its curves and report.
+//! `graft train`: the arguments, parsed into the library's settings (`training::setup`), the run,
+//! then its curves and report.
 use anyhow::Result;
 use graft::cancel::Cancel;
-use graft::data::check;
-use graft::data::layout::{self, Source};
-use graft::distributed::{Group, leads};
-use graft::engine::{self, Runtime};
+use graft::engine::{self, Precision};
 use graft::error::bad_input;
 use graft::models::Arch;
 use graft::run::RunFolder;
-use graft::run::config::{Freeze, TrainConfig, Validation};
-use graft::training::plan;
-use graft::training::recipe::{self, OptimizerKind};
+use graft::run::config::{Freeze, Validation};
+use graft::runtime::Runtime;
+use graft::training::recipe::OptimizerKind;
+use graft::training::setup::{self, Images, Overrides, Planned, Recipe};
 use graft::training::{self, TrainOptions};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Recipe {
+pub enum RecipeArg {
     /// graft's default: cached lower blocks, fine-tuned upper blocks (CPU-friendly).
     Fast,
     /// The reference experiment: InceptionV3 at 299 px, full fine-tuning, SGD, batch 16, 5 epochs.
@@ -24,7 +23,9 @@ pub enum Recipe {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OptimizerArg {
+    /// SGD with momentum.
     Sgd,
+    /// Adam.
     Adam,
 }
 
@@ -32,7 +33,7 @@ pub enum OptimizerArg {
 pub struct TrainArgs {
     /// Starting point for every setting below.
     #[arg(long, value_enum, default_value = "fast")]
-    pub recipe: Recipe,
+    pub recipe: RecipeArg,
     /// Dataset root: train/val/test folders (Training/Test, train/val/test, train/valid/test,
     /// train/test), or one folder of class folders (graft holds out --test-split as Test).
     #[arg(long, conflicts_with_all = ["train", "labels"])]
@@ -82,12 +83,16 @@ pub struct TrainArgs {
     /// Augmented copies of each training image to add to the cache.
     #[arg(long)]
     pub augmented_copies: Option<usize>,
+    /// Passes over the training images (a time budget may plan fewer).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per training step (the global batch, whatever the number of processes).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Optimizer: sgd (momentum) or adam; switching starts from that optimizer's defaults.
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
+    /// Learning rate (the peak of the cosine schedule).
     #[arg(long)]
     pub lr: Option<f64>,
     /// Learning-rate schedule: constant or cosine.
@@ -132,12 +137,14 @@ pub struct TrainArgs {
     /// Hidden units of the head (0: none).
     #[arg(long)]
     pub hidden: Option<i64>,
+    /// Dropout after the head's hidden layer while training (0: none).
     #[arg(long)]
     pub dropout: Option<f64>,
     /// How the head's dense weights start: `torch` (U(±1/sqrt(fan_in)), PyTorch's nn.Linear
     /// default; the fast recipe's) or `kaiming` (U(±sqrt(6/fan_in)); the seed recipe's).
     #[arg(long)]
     pub head_init: Option<graft::models::classifier::HeadInit>,
+    /// Seed of every random choice (splits, order, augmentation, the head's start).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Batch norm of trainable blocks: `train` (batch statistics) or `frozen` (pretrained ones).
@@ -146,169 +153,96 @@ pub struct TrainArgs {
     /// Decoding threads (default: a quarter of the cores, at least one).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Print the run's settings as JSON (the recipe adapted to the data, the options applied)
+    /// and stop before training; a time budget still plans images and epochs when a run starts.
+    #[arg(long, conflicts_with = "resume")]
+    pub plan_only: bool,
 }
 
-/// Where the images come from, as config fields: (train_dir, val_dir, test_dir, labels,
-/// test_split), the layout of --data recognized.
-type Folders = (
-    PathBuf,
-    Option<PathBuf>,
-    Option<PathBuf>,
-    Option<PathBuf>,
-    Option<f64>,
-);
-
-fn folders(a: &TrainArgs) -> Result<Folders> {
-    let fraction = a.test_split.unwrap_or(layout::DEFAULT_TEST_SPLIT);
-    if !(0.0..1.0).contains(&fraction) {
-        return Err(bad_input("--test-split must be in [0, 1)"));
-    }
-    match (&a.data, &a.train, &a.labels) {
-        (Some(root), None, None) => Ok(match layout::detect(root, fraction)? {
-            Source::Folders { train, val, test } => (train, val, test, None, None),
-            Source::Single { root, .. } => (root, None, None, None, Some(fraction)),
-            Source::Csv { .. } => unreachable!("detect finds folders"),
-        }),
-        (None, Some(train), None) => {
-            let split = (a.test.is_none() && a.test_split.is_some()).then_some(fraction);
-            Ok((
-                train.clone(),
-                a.val_dir.clone(),
-                a.test.clone(),
-                None,
-                split,
-            ))
+impl TrainArgs {
+    /// Where the images come from.
+    fn images(&self) -> Result<Images> {
+        match (&self.data, &self.train, &self.labels) {
+            (Some(root), None, None) => Ok(Images::Root(root.clone())),
+            (None, Some(train), None) => Ok(Images::Folders {
+                train: train.clone(),
+                val: self.val_dir.clone(),
+                test: self.test.clone(),
+            }),
+            (None, None, Some(csv)) => Ok(Images::Csv(csv.clone())),
+            _ => Err(bad_input(
+                "give --data ROOT, --labels FILE.csv, or --train DIR [--val-dir DIR] [--test DIR]",
+            )),
         }
-        (None, None, Some(csv)) => {
-            let dir = csv
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .to_path_buf();
-            Ok((dir, None, None, Some(csv.clone()), a.test_split))
-        }
-        _ => Err(bad_input(
-            "give --data ROOT, --labels FILE.csv, or --train DIR [--val-dir DIR] [--test DIR]",
-        )),
     }
-}
 
-/// Neighbouring image pairs the plan looks at (about 2 s of decoding on a 2-core machine).
-const PLAN_PAIRS: usize = 400;
-
-/// The recipe adapted to what the data is, each choice said unless an option (applied after)
-/// overrides it.
-fn adapt_to_data(c: &mut TrainConfig, data: &graft::data::dataset::Dataset, a: &TrainArgs) {
-    for (setting, why) in plan::adapt(c, &check::traits(data, PLAN_PAIRS)) {
-        let asked = match setting {
-            plan::Setting::Size => a.size.is_some(),
-            plan::Setting::Cap => a.max_per_class.is_some(),
-            plan::Setting::Holdout => a.holdout.is_some(),
-            plan::Setting::Budget => a.time_budget.is_some(),
+    /// The settings given on the command line.
+    fn overrides(&self) -> Result<Overrides> {
+        let validation = match (&self.val, self.val_split) {
+            (Some(_), _) => Some(Validation::Test),
+            (None, Some(f)) => Some(Validation::Split(f)),
+            (None, None) => None,
         };
-        if !asked {
-            eprintln!("graft: plan: {why}");
-        }
+        let time_budget = self.time_budget.as_deref();
+        Ok(Overrides {
+            backbone: self.backbone,
+            weights: self.weights.clone(),
+            test_split: self.test_split,
+            size: self.size,
+            resize: self.resize,
+            balance: self.balance,
+            holdout: self.holdout,
+            freeze: self.freeze.clone(),
+            no_cache: self.no_cache,
+            augmented_copies: self.augmented_copies,
+            epochs: self.epochs,
+            batch: self.batch,
+            optimizer: self.optimizer.map(|k| match k {
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Adam => OptimizerKind::Adam,
+            }),
+            lr: self.lr,
+            schedule: self
+                .schedule
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(bad_input)?,
+            momentum: self.momentum,
+            patience: self.patience,
+            validation,
+            label_smoothing: self.label_smoothing,
+            max_per_class: self.max_per_class,
+            time_budget: time_budget.map(setup::parse_time_budget).transpose()?,
+            shear: self.shear,
+            zoom: self.zoom,
+            flip: self.flip,
+            hidden: self.hidden,
+            dropout: self.dropout,
+            head_init: self.head_init,
+            seed: self.seed,
+            batchnorm_train: self.batchnorm.as_deref().map(|v| v == "train"),
+        })
     }
-    // A size or cap the user asked for is kept, whatever the budget.
-    if a.size.is_some() {
-        c.size_floor = None;
-    }
-    if a.max_per_class.is_some() {
-        c.cap_grows = false;
-    }
-}
-
-/// The recipe's settings, adapted to the data, with the options given on the command line
-/// applied.
-fn build_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let (train_dir, val_dir, test_dir, labels, test_split) = folders(a)?;
-    let backbone = a.backbone.unwrap_or(Arch::named("inception-v3")?);
-    let mut c = match a.recipe {
-        Recipe::Fast => recipe::fast(backbone, train_dir, test_dir),
-        Recipe::Seed => recipe::seed(backbone, train_dir, test_dir),
-    };
-    (c.val_dir, c.labels, c.test_split) = (val_dir, labels, test_split);
-    let data = c.source().load(c.seed)?;
-    // The dataset's own validation images choose the best epoch, unless told otherwise.
-    if data.val.is_some() && c.validation != Validation::Test {
-        c.validation = Validation::Given;
-    }
-    adapt_to_data(&mut c, &data, a);
-    c.weights = a.weights.clone();
-    macro_rules! set {
-        ($($field:expr => $arg:expr),+ $(,)?) => {
-            $(if let Some(v) = $arg.clone() { $field = v; })+
-        };
-    }
-    set! {
-        c.size => a.size,
-        c.resize => a.resize,
-        c.balance => a.balance,
-        c.holdout => a.holdout,
-        c.freeze => a.freeze,
-        c.label_smoothing => a.label_smoothing,
-        c.cache_augmented_copies => a.augmented_copies,
-        c.epochs => a.epochs,
-        c.batch_size => a.batch,
-        c.patience => a.patience,
-        c.seed => a.seed,
-        c.head.hidden => a.hidden,
-        c.head.dropout => a.dropout,
-        c.head.init => a.head_init,
-        c.augment.shear => a.shear,
-        c.augment.zoom => a.zoom,
-        c.augment.flip => a.flip,
-    }
-    if let Some(v) = &a.time_budget {
-        c.time_budget = graft::training::budget::parse_duration(v)
-            .map_err(|e| bad_input(format!("--time-budget {e}")))?;
-    }
-    if let Some(v) = a.max_per_class {
-        c.max_per_class = (v > 0).then_some(v);
-    }
-    if let Some(v) = &a.schedule {
-        c.schedule = v.parse().map_err(bad_input)?;
-    }
-    if a.no_cache {
-        c.cache = false;
-    }
-    if let Some(v) = &a.batchnorm {
-        c.batchnorm_train = v == "train";
-    }
-    if let Some(v) = a.val_split {
-        c.validation = Validation::Split(v);
-    }
-    if a.val.is_some() {
-        c.validation = Validation::Test;
-    }
-    let kind = a.optimizer.map(|k| match k {
-        OptimizerArg::Sgd => OptimizerKind::Sgd,
-        OptimizerArg::Adam => OptimizerKind::Adam,
-    });
-    c.optimizer = recipe::override_optimizer(c.optimizer, kind, a.lr, a.momentum);
-    if let Validation::Split(f) = c.validation
-        && !(0.0..1.0).contains(&f)
-    {
-        return Err(bad_input("--val-split must be in [0, 1)"));
-    }
-    if c.batch_size == 0 || c.epochs == 0 {
-        return Err(bad_input("--batch and --epochs must be at least 1"));
-    }
-    Ok(c)
 }
 
 /// The settings and run folder of a new run, or of the run to resume.
-fn plan(a: &TrainArgs) -> Result<(TrainConfig, PathBuf, bool)> {
+fn plan(a: &TrainArgs) -> Result<(Planned, PathBuf, bool)> {
     if let Some(run) = &a.resume {
-        return Ok((RunFolder::new(run).read_config()?, run.clone(), true));
+        let config = RunFolder::new(run).read_config()?;
+        return Ok((Planned::of(config), run.clone(), true));
     }
-    let cfg = build_config(a)?;
+    let recipe = match a.recipe {
+        RecipeArg::Fast => Recipe::Fast,
+        RecipeArg::Seed => Recipe::Seed,
+    };
+    let planned = setup::plan_run(recipe, &a.images()?, &a.overrides()?)?;
     let out = a.out.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        PathBuf::from(format!("runs/{}-{secs}", cfg.recipe))
+        PathBuf::from(format!("runs/{}-{secs}", planned.config.recipe))
     });
     if RunFolder::new(&out).exists() {
         return Err(bad_input(format!(
@@ -316,7 +250,7 @@ fn plan(a: &TrainArgs) -> Result<(TrainConfig, PathBuf, bool)> {
             out.display()
         )));
     }
-    Ok((cfg, out, false))
+    Ok((planned, out, false))
 }
 
 /// Ctrl-C asks training to stop after the current batch; a second one quits at once.
@@ -332,13 +266,27 @@ fn cancel_on_ctrl_c() -> Cancel {
     cancel
 }
 
-pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> {
-    // Rank 0 decides (the run folder's name has the time in it); the others take its plan.
-    let (cfg, out, resume) = match group {
-        Some(g) if leads(group) => g.broadcast_json(Some(&plan(&a)?))?,
-        Some(g) => g.broadcast_json(None)?,
+pub fn run(a: TrainArgs, runtime: Runtime, asked: Option<Precision>) -> Result<()> {
+    let group = runtime.group;
+    // Rank 0 decides (the run folder's name has the time in it); the others take its settings.
+    let (planned, out, resume) = match group {
+        Some(g) if runtime.leads() => {
+            let (planned, out, resume) = plan(&a)?;
+            let shared = (planned.config, out, resume);
+            let (config, out, resume) = g.broadcast_json(Some(&shared))?;
+            (Planned { config, ..planned }, out, resume)
+        }
+        Some(g) => {
+            let (config, out, resume) = g.broadcast_json(None)?;
+            (Planned::of(config), out, resume)
+        }
         None => plan(&a)?,
     };
+    if a.plan_only {
+        println!("{}", serde_json::to_string_pretty(&planned.config)?);
+        return Ok(());
+    }
+    let cfg = &planned.config;
     graft::say!(
         "graft: training {} at {} px (recipe {}, {}, {}) on {} -> {}",
         cfg.backbone,
@@ -352,11 +300,11 @@ pub fn run(a: TrainArgs, runtime: Runtime, group: Option<&Group>) -> Result<()> 
     let opts = TrainOptions {
         out: out.clone(),
         runtime,
+        asked,
         cancel: cancel_on_ctrl_c(),
-        group,
     };
-    let outcome = training::train(cfg, &opts, resume)?;
-    if !leads(group) {
+    let outcome = training::train(planned, &opts, resume)?;
+    if !runtime.leads() {
         return Ok(()); // rank 0 writes the reports and says how the run went
     }
     graft::reports::write_curves(&out)?;

@@ -4,7 +4,7 @@
 //! not bind c10d.
 mod launch;
 
-use crate::engine::{BridgeMessage as Message, bridge_result as check};
+use crate::engine::{BridgeMessage as Message, bridge_result as check, bridge_tensor};
 use anyhow::{Result, anyhow};
 pub use launch::{Launch, shard};
 use serde::Serialize;
@@ -256,8 +256,8 @@ impl Group {
         eps: f64,
     ) -> Result<Tensor> {
         let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
-        let mut out = std::ptr::null_mut();
-        check(
+        bridge_tensor(&self.what("batch-norm statistics"), |out| {
+            // SAFETY: the group is joined and live; the tensors are borrowed for the call.
             unsafe {
                 graft_sync_batch_norm(
                     self.raw,
@@ -269,13 +269,10 @@ impl Group {
                     momentum,
                     eps,
                     self.bound_ms(),
-                    &mut out,
+                    out,
                 )
-            },
-            &self.what("batch-norm statistics"),
-        )?;
-        // A new at::Tensor the bridge allocated: the Tensor owns and frees it.
-        Ok(unsafe { Tensor::from_ptr(out as *mut _) })
+            }
+        })
     }
 
     /// Sums the gradients of `params` over the ranks, in place, in buckets of about

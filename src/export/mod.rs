@@ -9,6 +9,7 @@ pub mod onnx;
 pub mod proto;
 pub mod torchscript;
 
+use crate::engine::Precision;
 use crate::error::bad_input;
 use crate::fsx;
 use crate::run::{self, TrainedModel};
@@ -76,8 +77,8 @@ pub fn export(run: &Path, out: Option<&Path>, opts: Options) -> Result<Exported>
     if !run.is_dir() {
         return Err(bad_input(format!("{}: no such run folder", run.display())));
     }
-    let trained =
-        run::load(run, Device::Cpu).with_context(|| format!("cannot export {}", run.display()))?;
+    let trained = run::load(run, Device::Cpu, Some(Precision::Fp32))
+        .with_context(|| format!("cannot export {}", run.display()))?;
     let path = out.map_or_else(|| run.join(opts.default_file_name()), Path::to_path_buf);
     let size = trained.config.size;
     let metadata = Metadata::new(

@@ -24,7 +24,7 @@ pub fn trace(trained: &TrainedModel, batch: i64, preprocessing: bool) -> Result<
         } else {
             image.shallow_clone()
         };
-        vec![model.forward(&pixels, false)]
+        vec![model.forward(&pixels)]
     };
     let example = if preprocessing {
         Tensor::zeros([batch, size + 1, size + 1, 3], (Kind::Uint8, Device::Cpu))
@@ -106,7 +106,7 @@ pub fn check(path: &Path, trained: &TrainedModel, preprocessing: bool) -> Result
         pixels.to_kind(Kind::Float)
     };
     let logits = tch::no_grad(|| module.forward_ts(&[input]))?;
-    let expected = tch::no_grad(|| trained.model.forward(&pixels, false));
+    let expected = tch::no_grad(|| trained.model.forward(&pixels));
     ensure!(
         logits.size() == expected.size(),
         "the module's logits have another shape"

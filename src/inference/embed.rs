@@ -22,7 +22,7 @@ pub enum Format {
 }
 
 /// What to embed and how.
-pub struct EmbedOptions {
+pub struct EmbedOptions<'g> {
     /// The backbone.
     pub arch: Arch,
     /// Its weights, when not the pinned ones.
@@ -33,8 +33,8 @@ pub struct EmbedOptions {
     pub resize: ResizeRule,
     /// Images per forward pass.
     pub batch_size: usize,
-    /// Device and decoding threads.
-    pub runtime: crate::engine::Runtime,
+    /// Device, decoding threads, precision and the ranks that share the images.
+    pub runtime: crate::runtime::Runtime<'g>,
     /// Image files or folders.
     pub inputs: Vec<PathBuf>,
     /// The output file.
@@ -63,16 +63,16 @@ struct JsonRow<'a> {
     features: &'a [f32],
 }
 
-/// Embeds every image of `opts.inputs` and writes them to `opts.out`. With a process `group`,
-/// each rank embeds its contiguous share of the inputs (listed in the same order by every rank)
-/// and rank 0 writes all rows in input order, as one process would.
-pub fn embed(opts: &EmbedOptions, group: Option<&Group>) -> Result<EmbedSummary> {
+/// Embeds every image of `opts.inputs` and writes them to `opts.out`. With a process group in
+/// the runtime, each rank embeds its contiguous share of the inputs (listed in the same order by
+/// every rank) and rank 0 writes all rows in input order, as one process would.
+pub fn embed(opts: &EmbedOptions) -> Result<EmbedSummary> {
     let size = opts.size.unwrap_or(opts.arch.native_size);
     opts.arch.check_size(size)?;
-    let device = opts.runtime.device;
+    let (device, group) = (opts.runtime.device, opts.runtime.group);
     // Refuse bad weights and bad inputs before any image is decoded.
     let (_vs, backbone) =
-        weights::load_backbone(opts.arch, opts.weights.as_deref(), device, false)?;
+        weights::load_backbone(opts.arch, opts.weights.as_deref(), opts.runtime, false)?;
     let found = walk::collect_inputs(&opts.inputs)?;
     let mut skipped = found.problems;
     let paths = Arc::new(found.files);

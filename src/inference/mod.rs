@@ -8,6 +8,7 @@ pub mod score;
 
 use crate::data::images::Preprocess;
 use crate::data::loader::{self, Batch, LoaderConfig};
+use crate::engine::Precision;
 use crate::models::classifier::Classifier;
 use crate::run::config::TrainConfig;
 use crate::run::{self, TrainedModel};
@@ -19,7 +20,7 @@ use tch::{Device, Kind, Tensor};
 
 /// Logits of u8 pixels [B, 3, S, S] through `model` in inference mode, without gradients.
 pub fn logits(model: &Classifier, pixels: &Tensor, device: Device) -> Tensor {
-    tch::no_grad(|| model.forward(&pixels.to_device(device), false))
+    tch::no_grad(|| model.forward(&pixels.to_device(device)))
 }
 
 /// Images per batch of a whole-network pass at `size` px: 64 at 187 px and below, fewer above so
@@ -55,12 +56,19 @@ pub struct Predictor {
 }
 
 impl Predictor {
-    /// Loads the run folder `run` onto `device`.
-    pub fn open(run: &Path, device: Device) -> Result<Self> {
+    /// Loads the run folder `run` onto `device`, in the precision `asked` for or else the
+    /// run's own where `device` computes it natively (see [`run::load`]).
+    pub fn open(run: &Path, device: Device, asked: Option<Precision>) -> Result<Self> {
         Ok(Self {
-            trained: run::load(run, device)?,
+            trained: run::load(run, device, asked)?,
             device,
         })
+    }
+
+    /// The number format it computes in, and why when that is not the run's own.
+    pub fn precision(&self) -> (Precision, Option<&str>) {
+        let (p, why) = &self.trained.precision;
+        (*p, why.as_deref())
     }
 
     /// Class names in label order.

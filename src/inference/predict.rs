@@ -6,11 +6,11 @@ use crate::data::labelled::Labelled;
 use crate::data::layout;
 use crate::data::loader::Skips;
 use crate::data::walk;
-use crate::distributed::Group;
-use crate::engine::Runtime;
+use crate::engine::Precision;
 use crate::error::bad_input;
 use crate::metrics::Metrics;
 use crate::run::RunFolder;
+use crate::runtime::Runtime;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -19,15 +19,18 @@ use tch::Tensor;
 
 /// Scores a run on labelled images: `data` (DIR/<Class>/..., or a dataset root with a test
 /// folder), or without it the run's own Test part (the split graft made and saved, or the
-/// dataset's test folder or CSV rows). With a process `group`, each rank scores a contiguous
-/// share and every rank returns the metrics over all images.
+/// dataset's test folder or CSV rows), in the precision `asked` for or else the run's own (see
+/// [`Predictor::open`]). With a process group in `runtime`, each rank scores a contiguous share
+/// and every rank returns the metrics over all images.
 pub fn eval(
     run: &Path,
     data: Option<&Path>,
     runtime: Runtime,
-    group: Option<&Group>,
+    asked: Option<Precision>,
 ) -> Result<(Metrics, Skips)> {
-    let predictor = Predictor::open(run, runtime.device)?;
+    let group = runtime.group;
+    let predictor = Predictor::open(run, runtime.device, asked)?;
+    say_precision(&predictor);
     let mut skips = Skips::default();
     let items = match data {
         Some(data) => {
@@ -47,7 +50,7 @@ pub fn eval(
     let set = Labelled::from_items(&items);
     let (model, classes) = (predictor.model(), predictor.classes());
     let pre = predictor.preprocess();
-    let metrics = score::evaluate_shared(model, &set, classes, pre, (runtime, group), &mut skips)?;
+    let metrics = score::evaluate(model, &set, classes, pre, runtime, &mut skips)?;
     Ok((metrics, skips))
 }
 
@@ -120,15 +123,25 @@ pub fn top_k(probabilities: &Tensor, classes: &[String], k: usize) -> Vec<Vec<Cl
         .collect()
 }
 
-/// The `top_k` most probable classes of each image (files or folders); with a process `group`,
-/// each rank predicts a contiguous share and every rank returns all, in input order. Files that cannot be
-/// used are returned as messages naming them.
+/// Says what a command on a trained run computes in (and why, when not in the run's own).
+pub fn say_precision(predictor: &Predictor) {
+    match predictor.precision() {
+        (p, Some(why)) => say!("graft: precision: {p} ({why})"),
+        (p, None) => say!("graft: precision: {p}, as the run trained"),
+    }
+}
+
+/// The `top_k` most probable classes of each image (files or folders) on `runtime`'s decoding
+/// threads; with a process group in `runtime`, each rank predicts a contiguous share and every
+/// rank returns all, in input order. Files that cannot be used are returned as messages naming
+/// them.
 pub fn predict(
     predictor: &Predictor,
     inputs: &[PathBuf],
     top_k_classes: usize,
-    (workers, group): (usize, Option<&Group>),
+    runtime: Runtime,
 ) -> Result<(Vec<Prediction>, Vec<String>)> {
+    let (workers, group) = (runtime.workers, runtime.group);
     let start = std::time::Instant::now();
     let found = walk::collect_inputs(inputs)?;
     // Problems found while listing are every rank's; one reports them.

@@ -4,9 +4,9 @@ use crate::data::images::Preprocess;
 use crate::data::labelled::Labelled;
 use crate::data::loader::Skips;
 use crate::distributed::Group;
-use crate::engine::Runtime;
 use crate::metrics::{self, Metrics, Scored};
 use crate::models::classifier::Classifier;
+use crate::runtime::Runtime;
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
@@ -70,8 +70,10 @@ impl<'a> Scorer<'a> {
     }
 }
 
-/// Scores `set`, each image once through the whole of `model` (float32, inference mode);
-/// files that fail to decode are recorded in `skips` and left out.
+/// Scores `set`, each image once through the whole of `model` (inference mode); files that
+/// fail to decode are recorded in `skips` and left out. With a process group in `runtime`, each
+/// rank scores a contiguous share, and every rank returns the metrics over all of them and has
+/// every rank's skipped files in `skips`.
 pub fn evaluate(
     model: &Classifier,
     set: &Labelled,
@@ -80,26 +82,12 @@ pub fn evaluate(
     runtime: Runtime,
     skips: &mut Skips,
 ) -> Result<Metrics> {
-    let scored = score_each(model, set, classes, preprocess, runtime, skips)?;
-    Ok(metrics::compute(classes, &scored))
-}
-
-/// [`evaluate`] with the images shared among `group`'s ranks: each scores a contiguous share,
-/// and every rank returns the metrics over all of them and has every rank's skipped files in
-/// `skips`.
-pub fn evaluate_shared(
-    model: &Classifier,
-    set: &Labelled,
-    classes: &[String],
-    preprocess: Preprocess,
-    (runtime, group): (Runtime, Option<&Group>),
-    skips: &mut Skips,
-) -> Result<Metrics> {
-    let Some(g) = group else {
-        return evaluate(model, set, classes, preprocess, runtime, skips);
+    let Some(g) = runtime.group else {
+        let scored = score_each(model, set, classes, preprocess, runtime, skips)?;
+        return Ok(metrics::compute(classes, &scored));
     };
     let start = std::time::Instant::now();
-    let mine = set.subset(&crate::distributed::share(set.len(), group).collect::<Vec<_>>());
+    let mine = set.subset(&crate::distributed::share(set.len(), Some(g)).collect::<Vec<_>>());
     let mut local = Skips::default();
     let scored = score_each(model, &mine, classes, preprocess, runtime, &mut local)?;
     say_rank!(

@@ -1,7 +1,8 @@
 //! Backbone + classification head: global average pool -> Dense(hidden) ReLU [-> dropout] ->
 //! Dense(classes). Blocks before `trainable_from` are frozen: they run in inference mode without
 //! gradients, so their outputs can also be computed once and cached.
-use super::{Arch, Backbone, layers};
+use super::{Arch, Backbone, Pass, layers};
+use crate::engine::Precision;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, Module};
@@ -121,8 +122,15 @@ pub struct Classifier {
 
 impl Classifier {
     /// Builds the backbone (without its ImageNet top) and a new head for `classes` classes.
-    pub fn new(root: &nn::Path, arch: Arch, classes: i64, head: HeadConfig) -> Self {
-        let backbone = Backbone::new(root, arch, false);
+    /// Runs in `precision`.
+    pub fn new(
+        root: &nn::Path,
+        arch: Arch,
+        classes: i64,
+        head: HeadConfig,
+        precision: Precision,
+    ) -> Self {
+        let backbone = Backbone::new(root, arch, false, precision);
         let p = root / "classifier";
         let mut features = arch.feature_dim;
         let hidden = (head.hidden > 0).then(|| {
@@ -154,36 +162,36 @@ impl Classifier {
                 &self.backbone.normalize(pixels),
                 0,
                 self.trainable_from,
-                false,
+                Pass::INFERENCE,
             )
         })
     }
 
     /// Logits from the frozen blocks' output (e.g. a cached one).
-    pub fn forward_from_frozen(&self, frozen: &Tensor, train: bool) -> Tensor {
-        self.forward_part(frozen, train, Part::whole(frozen.size()[0]))
+    pub fn forward_from_frozen(&self, frozen: &Tensor, pass: Pass) -> Tensor {
+        self.forward_part(frozen, pass, Part::whole(frozen.size()[0]))
     }
 
     /// [`forward_from_frozen`](Self::forward_from_frozen) on `part` of a batch.
-    pub fn forward_part(&self, frozen: &Tensor, train: bool, part: Part) -> Tensor {
+    pub fn forward_part(&self, frozen: &Tensor, pass: Pass, part: Part) -> Tensor {
         let b = &self.backbone;
         let x = b.forward_blocks(
             &super::channels_last(frozen),
             self.trainable_from,
             b.blocks.len(),
-            train && self.batchnorm_train,
+            pass.batch_norms_training(self.batchnorm_train),
         );
-        self.head(&layers::global_avg_pool(&x), train.then_some(part))
+        self.head(&layers::global_avg_pool(&x), pass.train.then_some(part))
     }
 
-    /// Logits of u8 pixels [B, 3, H, W].
-    pub fn forward(&self, pixels: &Tensor, train: bool) -> Tensor {
-        self.forward_from_frozen(&self.frozen_features(pixels), train)
+    /// Logits of u8 pixels [B, 3, H, W], in inference mode.
+    pub fn forward(&self, pixels: &Tensor) -> Tensor {
+        self.forward_from_frozen(&self.frozen_features(pixels), Pass::INFERENCE)
     }
 
-    /// [`forward`](Self::forward) on `part` of a batch.
-    pub fn forward_pixels_part(&self, pixels: &Tensor, train: bool, part: Part) -> Tensor {
-        self.forward_part(&self.frozen_features(pixels), train, part)
+    /// The logits of u8 pixels as `part` of a batch.
+    pub fn forward_pixels_part(&self, pixels: &Tensor, pass: Pass, part: Part) -> Tensor {
+        self.forward_part(&self.frozen_features(pixels), pass, part)
     }
 
     /// The head's dense layers in order.
@@ -213,9 +221,11 @@ impl Classifier {
 
     /// Training when `part` is given. Logits in float32 whatever the precision.
     fn head(&self, features: &Tensor, part: Option<Part>) -> Tensor {
-        super::float32(crate::engine::in_precision(|| {
-            self.head_in_precision(features, part)
-        }))
+        super::float32(
+            self.backbone
+                .precision
+                .run(|| self.head_in_precision(features, part)),
+        )
     }
 
     fn head_in_precision(&self, features: &Tensor, part: Option<Part>) -> Tensor {
@@ -259,7 +269,8 @@ mod tests {
                 dropout: 0.0,
                 init,
             };
-            let model = Classifier::new(&vs.root(), Arch::named("inception-v3").unwrap(), 95, head);
+            let arch = Arch::named("inception-v3").unwrap();
+            let model = Classifier::new(&vs.root(), arch, 95, head, Precision::Fp32);
             let w = |l: &nn::Linear| l.ws.abs().max().double_value(&[]);
             let dense = model.hidden.as_ref().unwrap();
             assert_eq!(model.logits.ws.kind(), Kind::Float);

@@ -2,11 +2,11 @@
 //! (the batch norm folded into the convolution for inference), and pooling. Each keeps the
 //! parameters its forward pass uses, so the same values describe the network (summary, graph,
 //! export) and run it.
-use super::sync_norm::in_synced_group;
+use super::pass::Pass;
 use super::{fused_conv, small_grid_conv};
 use std::sync::Mutex;
 use tch::Tensor;
-use tch::nn::{self, ModuleT};
+use tch::nn;
 
 /// The non-linearity after a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,8 +213,10 @@ impl Conv {
     }
 }
 
-impl ModuleT for Conv {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl Conv {
+    /// Runs the layer (see the type's description for the folded inference path).
+    pub fn forward(&self, xs: &Tensor, pass: Pass) -> Tensor {
+        let train = pass.train;
         let k = self.kernel();
         let (xs, pad) = match self.padding {
             Padding::Fixed(p) => (xs.shallow_clone(), p),
@@ -233,8 +235,8 @@ impl ModuleT for Conv {
                 1 => small_grid_conv::conv2d(&xs, &self.weight, s, pad),
                 _ => xs.conv2d(&self.weight, None::<Tensor>, s, pad, 1, g),
             };
-            let synced = train.then(|| {
-                in_synced_group(|group| {
+            let synced = pass.sync.filter(|_| train).map(|sync| {
+                sync.apply(|group| {
                     let (gamma, beta) = (n.gamma.as_ref(), &n.beta);
                     group.batch_norm(&y, gamma, beta, &n.mean, &n.var, n.momentum, n.eps)
                 })
@@ -416,12 +418,12 @@ mod tests {
             }
         });
         let x = Tensor::randn([2, 4, 5, 5], (Kind::Float, Device::Cpu));
-        let plain = |x: &Tensor| conv.forward_t(x, false); // grad mode on: not folded
+        let plain = |x: &Tensor| conv.forward(x, Pass::INFERENCE); // grad mode on: not folded
         let close = |a: &Tensor, b: &Tensor| {
             let err = (a - b).abs().max().double_value(&[]);
             assert!(err < 1e-4, "max difference {err}");
         };
-        let folded = tch::no_grad(|| conv.forward_t(&x, false));
+        let folded = tch::no_grad(|| conv.forward(&x, Pass::INFERENCE));
         close(&folded, &plain(&x).detach());
         assert!(
             plain(&x).requires_grad(),
@@ -432,7 +434,7 @@ mod tests {
             let mut w = conv.weight.shallow_clone();
             let _ = w.g_mul_scalar_(-2.0);
         });
-        let refolded = tch::no_grad(|| conv.forward_t(&x, false));
+        let refolded = tch::no_grad(|| conv.forward(&x, Pass::INFERENCE));
         close(&refolded, &plain(&x).detach());
         assert!((&refolded - &folded).abs().max().double_value(&[]) > 1e-2);
     }

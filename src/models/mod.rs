@@ -8,14 +8,18 @@ pub mod classifier;
 pub mod fused_conv;
 pub mod layers;
 pub mod net;
+pub mod pass;
 pub mod small_grid_conv;
 pub mod spec;
-pub mod sync_norm;
+#[cfg(test)]
+mod test_tensors;
 
 pub use layers::channels_last;
 pub use net::{Block, Layer};
+pub use pass::Pass;
 pub use spec::{BackboneSpec, Normalization, WeightFormat, WeightPin};
 
+use crate::engine::Precision;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tch::nn;
@@ -149,6 +153,8 @@ pub struct Backbone {
     pub blocks: Vec<Block>,
     /// The ImageNet classifier (`top.*`), built when asked for and the weights carry one.
     pub imagenet_top: Option<nn::Linear>,
+    /// The number format its convolutions and matrix products run in.
+    pub precision: Precision,
 }
 
 /// `t` as float32 (the same tensor, and no traced op, when it is already).
@@ -161,8 +167,9 @@ pub fn float32(t: Tensor) -> Tensor {
 }
 
 impl Backbone {
-    /// Builds the network under `p` (randomly initialized; weights are loaded separately).
-    pub fn new(p: &nn::Path, arch: Arch, with_imagenet_top: bool) -> Self {
+    /// Builds the network under `p` (randomly initialized; weights are loaded separately), to
+    /// run in `precision`.
+    pub fn new(p: &nn::Path, arch: Arch, with_imagenet_top: bool, precision: Precision) -> Self {
         let imagenet_top = arch
             .imagenet_classes
             .filter(|_| with_imagenet_top)
@@ -171,6 +178,7 @@ impl Backbone {
             arch,
             blocks: (arch.blocks)(p),
             imagenet_top,
+            precision,
         }
     }
 
@@ -201,18 +209,23 @@ impl Backbone {
     }
 
     /// Runs blocks `from..to` on `xs` (already normalized, or a cached block output), in the
-    /// process's precision (a bf16 output under bf16).
-    pub fn forward_blocks(&self, xs: &Tensor, from: usize, to: usize, train: bool) -> Tensor {
-        crate::engine::in_precision(|| {
+    /// network's precision (a bf16 output under bf16).
+    pub fn forward_blocks(&self, xs: &Tensor, from: usize, to: usize, pass: Pass) -> Tensor {
+        self.precision.run(|| {
             self.blocks[from..to]
                 .iter()
-                .fold(xs.shallow_clone(), |x, b| b.forward_t(&x, train))
+                .fold(xs.shallow_clone(), |x, b| b.forward(&x, pass))
         })
     }
 
     /// Pixels to pooled features [B, feature_dim], in inference mode, as float32.
     pub fn features(&self, pixels: &Tensor) -> Tensor {
-        let x = self.forward_blocks(&self.normalize(pixels), 0, self.blocks.len(), false);
+        let x = self.forward_blocks(
+            &self.normalize(pixels),
+            0,
+            self.blocks.len(),
+            Pass::INFERENCE,
+        );
         float32(layers::global_avg_pool(&x))
     }
 
@@ -242,7 +255,7 @@ mod tests {
     fn every_spec_builds_its_declared_shape() {
         for arch in Arch::all() {
             let vs = nn::VarStore::new(Device::Cpu);
-            let net = Backbone::new(&vs.root(), arch, false);
+            let net = Backbone::new(&vs.root(), arch, false, Precision::Fp32);
             net.block_index(arch.recipe.freeze_through).unwrap();
             let x = Tensor::zeros(
                 [1, 3, arch.min_size, arch.min_size],

@@ -3,8 +3,8 @@
 //! forward pass interprets the tree, and the summary, the graph and model export read the same
 //! tree, so a network's description cannot drift from what it computes.
 use super::layers::{Conv, Pool};
+use super::pass::Pass;
 use tch::Tensor;
-use tch::nn::ModuleT;
 
 /// One node of a block's layer tree.
 #[derive(Debug)]
@@ -24,19 +24,19 @@ pub enum Layer {
 impl Layer {
     /// The outputs that a concatenation takes from this layer: a branch that itself ends in a
     /// concatenation gives its parts, so nested concatenations copy the data once.
-    fn parts(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
+    fn parts(&self, xs: &Tensor, pass: Pass) -> Vec<Tensor> {
         match self {
-            Layer::Concat(branches) => branches.iter().flat_map(|b| b.parts(xs, train)).collect(),
+            Layer::Concat(branches) => branches.iter().flat_map(|b| b.parts(xs, pass)).collect(),
             Layer::Seq(layers) => match layers.split_last() {
                 Some((last, init)) => {
                     let x = init
                         .iter()
-                        .fold(xs.shallow_clone(), |x, l| l.forward_t(&x, train));
-                    last.parts(&x, train)
+                        .fold(xs.shallow_clone(), |x, l| l.forward(&x, pass));
+                    last.parts(&x, pass)
                 }
                 None => vec![xs.shallow_clone()],
             },
-            other => vec![other.forward_t(xs, train)],
+            other => vec![other.forward(xs, pass)],
         }
     }
 
@@ -64,16 +64,17 @@ impl Layer {
     }
 }
 
-impl ModuleT for Layer {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl Layer {
+    /// Runs the tree on `xs`.
+    pub fn forward(&self, xs: &Tensor, pass: Pass) -> Tensor {
         match self {
-            Layer::Conv(c) => c.forward_t(xs, train),
+            Layer::Conv(c) => c.forward(xs, pass),
             Layer::Pool(p) => p.forward(xs),
             Layer::Seq(layers) => layers
                 .iter()
-                .fold(xs.shallow_clone(), |x, l| l.forward_t(&x, train)),
-            Layer::Concat(_) => Tensor::cat(&self.parts(xs, train), 1),
-            Layer::Residual(body) => body.forward_t(xs, train) + xs,
+                .fold(xs.shallow_clone(), |x, l| l.forward(&x, pass)),
+            Layer::Concat(_) => Tensor::cat(&self.parts(xs, pass), 1),
+            Layer::Residual(body) => body.forward(xs, pass) + xs,
         }
     }
 }
@@ -103,7 +104,7 @@ impl Block {
     }
 
     /// Runs the block.
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.layer.forward_t(xs, train)
+    pub fn forward(&self, xs: &Tensor, pass: Pass) -> Tensor {
+        self.layer.forward(xs, pass)
     }
 }

@@ -3,7 +3,7 @@
 //! matrix product instead of oneDNN's convolution-backward pass (`csrc/small_grid_conv.cpp`; a
 //! training step of InceptionV3's mixed_8..10 at 187 px spends 99.6 against 33 ms a batch of 64
 //! on kernel gradients). Elsewhere (fp32, larger grids, CUDA) it is libtorch's conv2d.
-use crate::engine::{BridgeMessage, bridge_result};
+use crate::engine::{BridgeMessage, bridge_tensor};
 use std::ffi::c_void;
 use tch::Tensor;
 
@@ -24,31 +24,22 @@ unsafe extern "C" {
 /// for autograd, under the thread's autocast as conv2d is.
 pub fn conv2d(xs: &Tensor, w: &Tensor, stride: i64, padding: [i64; 2]) -> Tensor {
     let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
-    let mut out = std::ptr::null_mut();
-    let message = unsafe {
-        graft_trained_conv2d(
-            ptr(xs),
-            ptr(w),
-            stride,
-            stride,
-            padding[0],
-            padding[1],
-            &mut out,
-        )
-    };
+    let y = bridge_tensor("convolution", |out| {
+        // SAFETY: the tensors are borrowed for the call; `out` outlives it.
+        unsafe {
+            graft_trained_conv2d(ptr(xs), ptr(w), stride, stride, padding[0], padding[1], out)
+        }
+    });
     // libtorch's errors here are a caller's shape errors, which conv2d panics on too.
-    if let Err(e) = bridge_result(message, "convolution") {
-        panic!("{e}")
-    }
-    // A new at::Tensor the bridge allocated: the Tensor owns and frees it.
-    unsafe { Tensor::from_ptr(out as *mut _) }
+    y.unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::in_bf16;
-    use tch::{Device, Kind};
+    use crate::models::test_tensors::{channels_last, relative, wavy};
+    use tch::Kind;
 
     /// The output and both gradients of a convolution of random `x` [N, C, H, W] by a
     /// channels-last kernel [O, C, kh, kw] against a fixed random output weighting, by `conv`.
@@ -63,22 +54,6 @@ mod tests {
         let weighting = wavy(&y.size(), 0.53);
         (&y * &weighting).sum(Kind::Float).backward();
         [y.detach(), x.grad(), w.grad()]
-    }
-
-    /// `t` [N, C, H, W] in channels-last memory, as the recipe's tensors are.
-    fn channels_last(t: &Tensor) -> Tensor {
-        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-    }
-
-    /// Values that look random to a convolution, without the global generator (tests run in
-    /// parallel threads).
-    fn wavy(shape: &[i64], step: f64) -> Tensor {
-        let n = shape.iter().product::<i64>();
-        ((Tensor::arange(n, (Kind::Float, Device::Cpu)) * step).sin() * 1.7).reshape(shape)
-    }
-
-    fn relative(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).norm().double_value(&[]) / b.norm().double_value(&[])
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! given input size) and one per layer under it, read from the block's layer tree (the same
 //! tree that runs it), the head when a class count is given, and the totals. The model is built
 //! without weights: no weight file is needed.
+use crate::engine::Precision;
 use crate::models::classifier::{Classifier, DenseLayer, HeadConfig};
 use crate::models::layers::Conv;
-use crate::models::{Arch, Backbone};
+use crate::models::{Arch, Backbone, Pass};
 use crate::run::config::Freeze;
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -154,11 +155,14 @@ pub fn build(arch: Arch, classes: Option<i64>, head: HeadConfig) -> Built {
     let vs = nn::VarStore::new(Device::Cpu);
     let (backbone, head) = match classes {
         Some(n) => {
-            let c = Classifier::new(&vs.root(), arch, n, head);
+            let c = Classifier::new(&vs.root(), arch, n, head, Precision::Fp32);
             let layers = c.head_layers();
             (c.backbone, layers)
         }
-        None => (Backbone::new(&vs.root(), arch, false), Vec::new()),
+        None => (
+            Backbone::new(&vs.root(), arch, false, Precision::Fp32),
+            Vec::new(),
+        ),
     };
     Built { vs, backbone, head }
 }
@@ -172,7 +176,7 @@ pub fn block_shapes(backbone: &Backbone, size: i64) -> Vec<Vec<i64>> {
         ));
         (0..backbone.blocks.len())
             .map(|i| {
-                x = backbone.forward_blocks(&x, i, i + 1, false);
+                x = backbone.forward_blocks(&x, i, i + 1, Pass::INFERENCE);
                 x.size()[1..].to_vec()
             })
             .collect()

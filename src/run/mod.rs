@@ -7,6 +7,7 @@ pub mod history;
 pub mod metrics;
 
 use crate::data::dataset::SplitFile;
+use crate::engine::Precision;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::{fsx, tensor_io};
@@ -244,13 +245,18 @@ pub struct TrainedModel {
     pub config: TrainConfig,
     /// Class names in label order.
     pub classes: Vec<String>,
+    /// What it computes in, and why when that is not the precision the run trained in.
+    pub precision: (Precision, Option<String>),
 }
 
-/// Loads the trained model of a finished run onto `device`, for inference (batch norm folded).
-/// An incomplete run folder is an error that names what is missing.
-pub fn load(run: &Path, device: Device) -> Result<TrainedModel> {
+/// Loads the trained model of a finished run onto `device`, for inference (batch norm folded),
+/// in the precision `asked` for, or else the one the run trained in where `device` computes it
+/// natively (see [`Precision::for_run`]). An incomplete run folder is an error that names what
+/// is missing.
+pub fn load(run: &Path, device: Device, asked: Option<Precision>) -> Result<TrainedModel> {
     let folder = RunFolder::new(run);
     let config = folder.read_config()?;
+    let precision = Precision::for_run(config.precision, asked, device)?;
     let classes = folder.read_classes()?;
     if !folder.model().is_file() {
         return Err(bad_input(format!(
@@ -265,6 +271,7 @@ pub fn load(run: &Path, device: Device) -> Result<TrainedModel> {
         config.backbone,
         classes.len() as i64,
         config.head,
+        precision.0,
     );
     model.trainable_from = model.backbone.blocks.len();
     folder.read_weights(&folder.model(), &vs)?;
@@ -275,5 +282,6 @@ pub fn load(run: &Path, device: Device) -> Result<TrainedModel> {
         model,
         config,
         classes,
+        precision,
     })
 }

@@ -129,7 +129,7 @@ impl Default for Limits {
             max_images: 32,
             max_in_flight: 256,
             timeout: Duration::from_secs(30),
-            decode_workers: crate::engine::default_workers(),
+            decode_workers: crate::runtime::default_workers(),
             decode_queue: 256,
             default_top_k: 3,
         }
@@ -174,6 +174,9 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Where the models run.
     pub device: Device,
+    /// The number format asked for (None: each run's own, where the device computes it
+    /// natively; see [`crate::engine::Precision::for_run`]).
+    pub precision: Option<crate::engine::Precision>,
 }
 
 /// Reads a bearer token from `path` (surrounding whitespace dropped); an empty file is refused.

@@ -66,6 +66,7 @@ impl Server {
                 &config.limits,
                 &metrics,
                 config.device,
+                config.precision,
                 events_tx.clone(),
             )?;
             models.push(model);

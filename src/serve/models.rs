@@ -6,6 +6,7 @@ use super::decode::Refused;
 use super::metrics::ServeMetrics;
 use super::worker::{Batcher, Job};
 use crate::data::images::Preprocess;
+use crate::engine::Precision;
 use crate::error::bad_input;
 use crate::inference::Predictor;
 use crate::run::RunFolder;
@@ -46,6 +47,8 @@ pub enum LoadEvent {
         name: String,
         /// Load and warm-up time.
         seconds: f64,
+        /// What it computes in ("bf16", or "fp32 (why)" where not the run's own).
+        precision: String,
     },
     /// It could not be loaded; the service stops.
     Failed(anyhow::Error),
@@ -71,6 +74,7 @@ impl ServedModel {
         limits: &Limits,
         metrics: &ServeMetrics,
         device: Device,
+        asked: Option<Precision>,
         events: UnboundedSender<LoadEvent>,
     ) -> Result<(Arc<Self>, JoinHandle<()>)> {
         let description = describe(source)?;
@@ -96,7 +100,7 @@ impl ServedModel {
             .name(format!("graft-model-{}", source.name))
             .spawn(move || {
                 let start = Instant::now();
-                let predictor = match open(&source, device, &expected) {
+                let predictor = match open(&source, device, asked, &expected) {
                     Ok(p) => p,
                     Err(e) => return drop(events.send(LoadEvent::Failed(e))),
                 };
@@ -110,9 +114,14 @@ impl ServedModel {
                     .with_label_values(&[&source.name])
                     .set(1);
                 let seconds = start.elapsed().as_secs_f64();
+                let precision = match predictor.precision() {
+                    (p, Some(why)) => format!("{p} ({why})"),
+                    (p, None) => p.to_string(),
+                };
                 let _ = events.send(LoadEvent::Ready {
                     name: source.name.clone(),
                     seconds,
+                    precision,
                 });
                 batcher.run(&predictor, &rx);
             })?;
@@ -200,8 +209,13 @@ fn describe(source: &ModelSource) -> Result<ModelDescription> {
 }
 
 /// Loads the predictor; its classes must be those described (the folder did not change since).
-fn open(source: &ModelSource, device: Device, classes: &[String]) -> Result<Predictor> {
-    let predictor = Predictor::open(&source.run, device)?;
+fn open(
+    source: &ModelSource,
+    device: Device,
+    asked: Option<Precision>,
+    classes: &[String],
+) -> Result<Predictor> {
+    let predictor = Predictor::open(&source.run, device, asked)?;
     if predictor.classes() != classes {
         return Err(bad_input(format!(
             "{}: classes.json changed while the service started",

@@ -63,11 +63,16 @@ impl Stop {
 pub async fn watch_loading(app: Arc<App>, mut events: UnboundedReceiver<LoadEvent>, stop: Stop) {
     while let Some(event) = events.recv().await {
         match event {
-            LoadEvent::Ready { name, seconds } => {
+            LoadEvent::Ready {
+                name,
+                seconds,
+                precision,
+            } => {
                 let seconds = (seconds * 100.0).round() / 100.0;
                 let fields = [
                     ("model", Value::from(name)),
                     ("seconds", Value::from(seconds)),
+                    ("precision", Value::from(precision)),
                 ];
                 app.log.line("model_ready", &fields);
                 if app.ready() {

@@ -4,15 +4,16 @@
 //! pays libtorch's one-time setup. The model is left exactly as it was.
 use super::budget::Costs;
 use super::dataset::Data;
-use super::inputs::Inputs;
+use super::inputs::{CacheJob, Inputs};
 use super::optim::Optimizer;
-use super::step::{EpochSums, train_step};
+use super::step::{EpochSums, StepBatch, Stepping, train_step};
 use crate::data::labelled::Labelled;
 use crate::data::loader::Skips;
-use crate::engine::Runtime;
 use crate::inference::score;
+use crate::models::Pass;
 use crate::models::classifier::{Classifier, Part};
 use crate::run::config::TrainConfig;
+use crate::runtime::Runtime;
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -94,33 +95,31 @@ pub fn measure(
     model: &Classifier,
     cfg: &TrainConfig,
     data: &Data,
-    (rt, scratch): (Runtime, &Path),
+    rt: Runtime,
+    scratch: &Path,
 ) -> Result<Costs> {
     // Failures in the sample are reported by the real pass; here they are only left out.
     let mut skips = Skips::default();
-    let render = (cfg.preprocess(), cfg.augment);
-    let size = cfg.preprocess().size;
-    let mut cache_pass = |set: &Labelled| {
-        Inputs::cached(
-            model,
-            set,
-            render,
-            (cfg.seed, 0),
-            (rt, None),
-            ("measuring", scratch),
-            &mut skips,
-        )
+    let job = CacheJob {
+        preprocess: cfg.preprocess(),
+        augment: cfg.augment,
+        seed: cfg.seed,
+        augmented_copies: 0,
+        name: "measuring",
+        dir: scratch,
     };
+    let size = cfg.preprocess().size;
+    let mut cache_pass = |set: &Labelled| Inputs::cached(model, set, job, rt, &mut skips);
     // The warm-up pass (libtorch's one-time setup) is kept: the short parts run on its rows.
     let cached = cache_pass(&sample(&data.train, SAMPLE.max(cfg.batch_size), 0.0))?;
     let cache = per_image_pass(&data.train, size, |set| cache_pass(set).map(|_| ()))?;
     let order: Vec<usize> = (0..cached.len()).collect();
     let n = cached.len();
-    let step = STEP_SLOWDOWN * whole_step(vs, model, cfg, &cached, &mut skips)?;
+    let step = STEP_SLOWDOWN * whole_step(vs, model, cfg, &cached, rt, &mut skips)?;
     let val = per_item(n, SHORT, || {
         tch::no_grad(|| {
             cached.for_each_batch(vec![order.clone()], None, &mut skips, |x, _, _| {
-                let _ = x.logits(model, false);
+                let _ = x.logits(model, Pass::INFERENCE);
                 Ok(())
             })
         })
@@ -154,6 +153,7 @@ fn whole_step(
     model: &Classifier,
     cfg: &TrainConfig,
     cached: &Inputs,
+    rt: Runtime,
     skips: &mut Skips,
 ) -> Result<f64> {
     let saved: Vec<(Tensor, Tensor)> = vs
@@ -176,11 +176,16 @@ fn whole_step(
     let seconds = per_item(n, SHORT, || {
         cached.for_each_batch(vec![order.clone()], None, skips, |x, y, _| {
             let part = Part::whole(x.rows() as i64);
+            let how = Stepping {
+                cfg,
+                weights: None,
+                rt,
+            };
             train_step(
                 model,
                 &mut optimizer,
-                (None, cfg, None),
-                (x, y, part),
+                how,
+                StepBatch { x, y, part },
                 &mut sums,
             )
         })

@@ -23,9 +23,13 @@ pub struct Data {
     whole: (Labelled, Labelled),
 }
 
-/// Reads the run's dataset and splits it as configured; unreadable entries go to `skips`.
-pub fn load_data(cfg: &TrainConfig, skips: &mut Skips) -> Result<Data> {
-    let dataset = cfg.load_dataset()?;
+/// The run's dataset (`read`, when the plan read it already, else read now) split as
+/// configured; unreadable entries go to `skips`.
+pub fn load_data(cfg: &TrainConfig, read: Option<Dataset>, skips: &mut Skips) -> Result<Data> {
+    let dataset = match read {
+        Some(dataset) => dataset,
+        None => cfg.load_dataset()?,
+    };
     skips.report(dataset.problems.iter());
     say!("graft: {}", dataset.description);
     let all = Labelled::from_items(&dataset.train);

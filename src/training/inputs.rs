@@ -6,16 +6,14 @@ use crate::data::decode;
 use crate::data::images::Preprocess;
 use crate::data::labelled::Labelled;
 use crate::data::loader::{self, Skips};
-use crate::engine::Runtime;
+use crate::models::Pass;
 use crate::models::classifier::{Classifier, Part};
+use crate::runtime::Runtime;
 use crate::training::feature_rows::FeatureRows;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
-
-/// Where a run's work executes: this process's runtime and, in a data-parallel run, its group.
-pub type Ranks<'g> = (Runtime, Option<&'g crate::distributed::Group>);
 
 /// One batch as the model takes it.
 pub enum Batch {
@@ -27,15 +25,15 @@ pub enum Batch {
 
 impl Batch {
     /// The model's logits for this batch.
-    pub fn logits(&self, model: &Classifier, train: bool) -> Tensor {
-        self.logits_part(model, train, Part::whole(self.rows() as i64))
+    pub fn logits(&self, model: &Classifier, pass: Pass) -> Tensor {
+        self.logits_part(model, pass, Part::whole(self.rows() as i64))
     }
 
     /// The logits of this batch as `part` of a larger one (see [`Part`]).
-    pub fn logits_part(&self, model: &Classifier, train: bool, part: Part) -> Tensor {
+    pub fn logits_part(&self, model: &Classifier, pass: Pass, part: Part) -> Tensor {
         match self {
-            Batch::Pixels(px) => model.forward_pixels_part(px, train, part),
-            Batch::Frozen(x) => model.forward_part(x, train, part),
+            Batch::Pixels(px) => model.forward_pixels_part(px, pass, part),
+            Batch::Frozen(x) => model.forward_part(x, pass, part),
         }
     }
 
@@ -60,7 +58,25 @@ pub struct Inputs {
     /// The images that are usable (undecodable ones are dropped when caching).
     pub set: Labelled,
     source: Source,
-    runtime: Runtime,
+    device: tch::Device,
+    workers: usize,
+}
+
+/// What [`Inputs::cached`] renders and where it keeps it.
+#[derive(Clone, Copy)]
+pub struct CacheJob<'a> {
+    /// How an image file becomes the network's input.
+    pub preprocess: Preprocess,
+    /// The augmentation of the augmented copies.
+    pub augment: Augment,
+    /// The seed their augmentations are drawn from.
+    pub seed: u64,
+    /// Augmented copies of each image, after the plain ones.
+    pub augmented_copies: usize,
+    /// What the progress bar calls the images.
+    pub name: &'a str,
+    /// The folder the cache file goes in.
+    pub dir: &'a Path,
 }
 
 /// The given batches of `set`, preprocessed, with `augment` drawn per (seed, epoch, item) when
@@ -102,30 +118,38 @@ impl Inputs {
                 preprocess: pre,
                 augment,
             },
-            runtime,
+            device: runtime.device,
+            workers: runtime.workers,
         }
     }
 
-    /// Runs the frozen blocks once over `set` and keeps their outputs in a file under `dir`
-    /// (see [`FeatureRows`]): the plain images, then `copies` augmented renders of each (seeded,
-    /// so a resumed run caches the same). `name` labels the progress bar. With a process
-    /// `group`, the ranks take turns batch by batch and every rank keeps all rows, in the order
-    /// one process caches them.
+    /// Runs the frozen blocks once over `set` and keeps their outputs in a file under the job's
+    /// folder (see [`FeatureRows`]): the plain images, then its augmented copies of each
+    /// (seeded, so a resumed run caches the same). With a process group in `runtime`, the ranks
+    /// take turns batch by batch and every rank keeps all rows, in the order one process caches
+    /// them.
     pub fn cached(
         model: &Classifier,
         set: &Labelled,
-        (pre, augment): (Preprocess, Augment),
-        (seed, copies): (u64, usize),
-        (runtime, group): Ranks,
-        (name, dir): (&str, &Path),
+        job: CacheJob,
+        runtime: Runtime,
         skips: &mut Skips,
     ) -> Result<Self> {
+        let CacheJob {
+            preprocess: pre,
+            augment,
+            seed,
+            augmented_copies: copies,
+            name,
+            dir,
+        } = job;
+        let group = runtime.group;
         let order: Vec<usize> = (0..set.len()).collect();
         let bar = crate::progress::bar(
             (set.len() * (1 + copies)) as u64,
             &format!("caching {name}"),
         );
-        let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
+        let (rank, world) = runtime.rank_of_world();
         let mut kept = Vec::with_capacity(set.len() * (1 + copies));
         let mut cache = FeatureRows::create(dir)?;
         let mut cached_here = 0;
@@ -185,7 +209,8 @@ impl Inputs {
         Ok(Self {
             set: set.subset(&kept),
             source: Source::Cached(cache),
-            runtime,
+            device: runtime.device,
+            workers: runtime.workers,
         })
     }
 
@@ -209,7 +234,7 @@ impl Inputs {
         skips: &mut Skips,
         mut f: impl FnMut(Batch, Tensor, &[usize]) -> Result<()>,
     ) -> Result<()> {
-        let device = self.runtime.device;
+        let device = self.device;
         let labels = |idx: &[usize]| {
             let l: Vec<i64> = idx.iter().map(|&i| self.set.labels[i]).collect();
             Tensor::from_slice(&l).to_device(device)
@@ -230,7 +255,7 @@ impl Inputs {
                 } else {
                     Augment::none()
                 };
-                let workers = self.runtime.workers;
+                let workers = self.workers;
                 let render = (*preprocess, aug);
                 for b in stream(&self.set, batches, render, workers, augment_epoch) {
                     skips.report(b.failures.iter().map(|(_, m)| m));

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod ranks;
 pub mod recipe;
 pub mod session;
+pub mod setup;
 pub mod step;
 
 pub use session::{TrainOptions, TrainOutcome};
@@ -22,15 +23,18 @@ use crate::data::labelled::Labelled;
 use crate::data::layout::Source;
 use crate::data::loader::Skips;
 use crate::distributed::Group;
+use crate::engine::Precision;
 use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
 use crate::run::config::{Balance, Distributed, Freeze, TrainConfig, Validation};
 use crate::run::dataset::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
+use crate::runtime::Runtime;
 use anyhow::Result;
 use optim::Optimizer;
 use session::Session;
+use setup::Planned;
 use std::path::Path;
 use std::time::Instant;
 use tch::{Device, Tensor, nn};
@@ -91,7 +95,7 @@ pub fn trainable_variables(vs: &nn::VarStore, model: &Classifier) -> Vec<Tensor>
 }
 
 /// The model of a run: pretrained backbone (refused before any work if wrong) + a seeded head,
-/// frozen as configured, on the run's device; and its optimizer.
+/// frozen as configured, on `device`, in the run's precision; and its optimizer.
 pub fn build_model(
     cfg: &TrainConfig,
     classes: usize,
@@ -99,7 +103,8 @@ pub fn build_model(
 ) -> Result<(nn::VarStore, Classifier, Optimizer)> {
     tch::manual_seed(cfg.seed as i64);
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let mut model = Classifier::new(&vs.root(), cfg.backbone, classes as i64, cfg.head);
+    let (arch, head) = (cfg.backbone, cfg.head);
+    let mut model = Classifier::new(&vs.root(), arch, classes as i64, head, cfg.precision);
     crate::weights::load_pretrained(&vs, cfg.backbone, cfg.weights.as_deref(), false)?;
     crate::models::place(&mut vs, device);
     model.trainable_from = match &cfg.freeze {
@@ -112,24 +117,23 @@ pub fn build_model(
     Ok((vs, model, optimizer))
 }
 
-/// Trains `cfg` into the run folder `opts.out` (or, with `resume`, continues the run there from
-/// its last checkpoint), then scores Test. Interrupted through `opts.cancel`, it ends with
-/// [`Error::Interrupted`] after keeping the last completed epoch.
-pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<TrainOutcome> {
+/// Trains the planned run into the run folder `opts.out` (or, with `resume`, continues the run
+/// there from its last checkpoint), then scores Test. Interrupted through `opts.cancel`, it ends
+/// with [`Error::Interrupted`] after keeping the last completed epoch.
+pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<TrainOutcome> {
     let start = Instant::now();
+    let Planned {
+        config: mut cfg,
+        dataset,
+    } = planned;
     let folder = RunFolder::new(&opts.out);
-    let group = opts.group;
-    let writes = crate::distributed::leads(group);
+    let rt = opts.runtime;
+    let (group, writes) = (rt.group, rt.leads());
     cfg.backbone.check_size(cfg.size)?;
     record_ranks(&mut cfg, group, resume && writes);
-    cfg.precision = crate::engine::precision();
-    if cfg.precision == crate::engine::Precision::Bf16 {
-        say!(
-            "graft: precision: bf16 (convolutions and matrix products in bfloat16; --precision fp32 for float32)"
-        );
-    }
+    cfg.precision = run_precision(&cfg, opts, resume)?;
     let mut skips = Skips::default();
-    let mut data = dataset::load_data(&cfg, &mut skips)?;
+    let mut data = dataset::load_data(&cfg, dataset, &mut skips)?;
     if cfg.balance == Balance::Auto {
         let (chosen, why) = balance::resolve(cfg.balance, &data.train.labels);
         say!(
@@ -145,16 +149,17 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
             cfg.train_dir.display()
         )));
     }
-    let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), opts.runtime.device)?;
+    let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), rt.device)?;
     let mut deadline = None;
     if !resume && let Some(budget) = cfg.time_budget {
-        let ctx = (
-            &vs,
-            &model,
-            ((opts.runtime, group), opts.out.as_path()),
+        let planning = Planning {
+            vs: &vs,
+            model: &model,
+            rt: rt.in_precision(cfg.precision),
+            scratch: &opts.out,
             start,
-        );
-        deadline = keep_to_budget(&mut cfg, &mut data, budget, ctx)?;
+        };
+        deadline = keep_to_budget(&mut cfg, &mut data, budget, planning)?;
     }
     let mut progress = Progress::default();
     if resume {
@@ -183,6 +188,7 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     let mut s = Session {
         cfg: &cfg,
         opts,
+        rt: rt.in_precision(cfg.precision),
         folder,
         vs,
         model,
@@ -198,12 +204,41 @@ pub fn train(mut cfg: TrainConfig, opts: &TrainOptions, resume: bool) -> Result<
     s.finish(&data, progress, start)
 }
 
+/// What a run computes in, said: a new run in its runtime's precision; a resumed one in the
+/// precision it trained in unless another is asked for (see [`Precision::for_run`]).
+fn run_precision(cfg: &TrainConfig, opts: &TrainOptions, resume: bool) -> Result<Precision> {
+    let (precision, why) = if resume {
+        Precision::for_run(cfg.precision, opts.asked, opts.runtime.device)?
+    } else {
+        (opts.runtime.precision, None)
+    };
+    match (precision, why) {
+        (p, Some(why)) => say!("graft: precision: {p} ({why})"),
+        (Precision::Bf16, None) => say!(
+            "graft: precision: bf16 (convolutions and matrix products in bfloat16; --precision fp32 for float32)"
+        ),
+        (Precision::Fp32, None) => say!("graft: precision: fp32"),
+    }
+    Ok(precision)
+}
+
+/// The run being planned to a time budget: its model, and where and since when it runs.
+struct Planning<'a> {
+    vs: &'a nn::VarStore,
+    model: &'a Classifier,
+    rt: Runtime<'a>,
+    /// A folder for the measurements' scratch files.
+    scratch: &'a Path,
+    start: Instant,
+}
+
 /// The plan over more of the frames that the plan capped, when `plan` leaves time to spare
 /// (see [`budget::grow_cap`]), said out loud.
 fn more_frames(
     cfg: &TrainConfig,
     data: &dataset::Data,
-    (budget, costs): (f64, &budget::Costs),
+    budget: f64,
+    costs: &budget::Costs,
     work: &budget::Work,
     plan: &budget::Plan,
 ) -> Option<budget::Plan> {
@@ -247,22 +282,23 @@ fn keep_to_budget(
     cfg: &mut TrainConfig,
     data: &mut dataset::Data,
     budget: f64,
-    (vs, model, ((rt, group), scratch), start): (
-        &nn::VarStore,
-        &Classifier,
-        (inputs::Ranks, &Path),
-        Instant,
-    ),
+    Planning {
+        vs,
+        model,
+        rt,
+        scratch,
+        start,
+    }: Planning,
 ) -> Result<Option<budget::Deadline>> {
+    let group = rt.group;
     if !(cfg.cache && model.trainable_from > 0) {
         say!("graft: budget: not planned (only cached runs are; this one streams its images)");
         return Ok(None);
     }
     let measure = |cfg: &TrainConfig| -> Result<budget::Costs> {
-        let mine = costs::measure(vs, model, cfg, data, (rt, scratch))?;
-        Ok(match group {
-            Some(g) => budget::Costs::shared(&g.all_gather_json(&[mine])?),
-            None => mine,
+        let mine = costs::measure(vs, model, cfg, data, rt.over(None), scratch)?;
+        group.map_or(Ok(mine), |g| {
+            Ok(budget::Costs::shared(&g.all_gather_json(&[mine])?))
         })
     };
     // Every rank plans from the same figures, so all make the same plan.
@@ -297,7 +333,7 @@ fn keep_to_budget(
         work.spent = spent()?;
     }
     let fitted = budget::fit(budget, &costs, &work);
-    let plan = more_frames(cfg, data, (budget, &costs), &work, &fitted).unwrap_or(fitted);
+    let plan = more_frames(cfg, data, budget, &costs, &work, &fitted).unwrap_or(fitted);
     let ms = |s: f64| 1000.0 * s;
     say!(
         "graft: budget: {budget:.0} s; per image here: caching {:.1} ms, training {:.1} ms, validation {:.1} ms, Test {:.1} ms",

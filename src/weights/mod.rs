@@ -12,6 +12,7 @@ pub use store::{cache_path, graft_home};
 
 use crate::error::bad_weights;
 use crate::models::{Arch, Backbone};
+use crate::runtime::Runtime;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, nn};
@@ -54,17 +55,18 @@ pub fn load_pretrained(
     Ok(path)
 }
 
-/// A backbone on `device` with its pretrained weights, for inference (batch norm folded).
+/// A backbone with its pretrained weights on `rt`'s device, for inference (batch norm folded)
+/// in its precision.
 pub fn load_backbone(
     arch: Arch,
     weights: Option<&Path>,
-    device: Device,
+    rt: Runtime,
     with_top: bool,
 ) -> Result<(nn::VarStore, Backbone)> {
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let backbone = Backbone::new(&vs.root(), arch, with_top);
+    let backbone = Backbone::new(&vs.root(), arch, with_top, rt.precision);
     load_pretrained(&vs, arch, weights, with_top)?;
-    crate::models::place(&mut vs, device);
+    crate::models::place(&mut vs, rt.device);
     vs.freeze(); // inference only: no autograd bookkeeping, batch norm folded into the convs
     Ok((vs, backbone))
 }

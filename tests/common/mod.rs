@@ -40,8 +40,13 @@ pub fn original_weights(arch: Arch) -> PathBuf {
 
 pub fn backbone(arch: Arch, with_top: bool) -> (nn::VarStore, Backbone) {
     let path = cached_weights(arch);
-    weights::load_backbone(arch, Some(&path), Device::Cpu, with_top)
-        .expect("loading pretrained backbone")
+    weights::load_backbone(
+        arch,
+        Some(&path),
+        graft::runtime::Runtime::new(Device::Cpu),
+        with_top,
+    )
+    .expect("loading pretrained backbone")
 }
 
 /// A PNG fixture as a [1, 3, H, W] u8 tensor, no resizing.
