@@ -31,7 +31,8 @@ fn main() {
 fn distributed_bridge(libtorch: &Path) {
     println!("cargo:rerun-if-changed=csrc");
     let include = libtorch.join("include");
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file("csrc/distributed.cpp")
         .file("csrc/sync_batch_norm.cpp")
@@ -39,17 +40,25 @@ fn distributed_bridge(libtorch: &Path) {
         .file("csrc/fused_adam.cpp")
         .file("csrc/small_grid_conv.cpp")
         .file("csrc/fused_conv.cpp")
-        .file("csrc/guarded.cpp")
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
-        .include("third_party/gloo/include")
+        .file("csrc/guarded.cpp");
+    // libtorch's and gloo's headers as system headers: theirs warn under -Wextra (unused
+    // parameters by the hundred), graft's own csrc keeps every warning.
+    for dir in [
+        include.clone(),
+        include.join("torch/csrc/api/include"),
+        PathBuf::from("third_party/gloo/include"),
+    ] {
+        build.flag("-isystem").flag(dir);
+    }
+    build
+        .flag("-Wall")
+        .flag("-Wextra")
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
         // The wheel's c10d headers declare Gloo only under this define (the wheel's own build
         // sets it).
         .flag("-DUSE_C10D_GLOO")
-        .flag("-w")
         .compile("graft_distributed");
     println!(
         "cargo:rustc-link-search=native={}",
