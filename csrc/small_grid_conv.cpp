@@ -8,6 +8,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
 
+#include "autocast.hpp"
 #include "guarded.hpp"
 
 namespace {
@@ -79,10 +80,8 @@ char* graft_trained_conv2d(at::Tensor* x, at::Tensor* w, int64_t sh, int64_t sw,
   return guarded([&] {
     const int64_t ho = (x->size(2) + 2 * ph - w->size(2)) / sh + 1;
     const int64_t wo = (x->size(3) + 2 * pw - w->size(3)) / sw + 1;
-    const bool bf16 = x->device().is_cpu() && at::autocast::is_autocast_enabled(at::kCPU) &&
-                      at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
     at::Tensor y;
-    if (bf16 && ho * wo <= kSmallGrid) {
+    if (autocast_bf16_on_cpu(*x) && ho * wo <= kSmallGrid) {
       // Autocast's casts, made here so that autograd records them outside the function.
       auto xb = at::autocast::cached_cast(at::kBFloat16, *x, at::kCPU);
       auto wb = at::autocast::cached_cast(at::kBFloat16, *w, at::kCPU);
