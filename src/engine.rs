@@ -266,3 +266,45 @@ pub fn in_bf16<T>(f: impl FnOnce() -> T) -> T {
     let _end = unsafe { graft_autocast_bf16_begin() }.then_some(End);
     f()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run trained in bf16 evaluates on any CPU: in bf16 where it computes bf16 natively, in
+    /// fp32 (said) elsewhere; bf16 asked for where oneDNN has no bf16 kernels is a bad-input
+    /// error (exit 2), never a panic.
+    #[test]
+    fn a_bf16_run_runs_in_bf16_only_where_the_cpu_computes_it() {
+        let native = Precision::auto(Device::Cpu) == Precision::Bf16;
+        eprintln!(
+            "this CPU: bf16 natively {native}, oneDNN bf16 kernels {}",
+            onednn_bf16()
+        );
+        let (p, why) = Precision::for_run(Precision::Bf16, None, Device::Cpu).unwrap();
+        if native {
+            assert_eq!((p, why), (Precision::Bf16, None));
+        } else {
+            assert_eq!(p, Precision::Fp32);
+            assert!(why.unwrap().contains("trained in bf16"));
+        }
+        let fp32 = Precision::for_run(Precision::Fp32, None, Device::Cpu).unwrap();
+        assert_eq!(fp32, (Precision::Fp32, None));
+        let asked = Precision::for_run(Precision::Bf16, Some(Precision::Fp32), Device::Cpu);
+        assert_eq!(asked.unwrap().0, Precision::Fp32);
+        match Precision::Bf16.usable_on(Device::Cpu) {
+            Ok(p) => assert!(onednn_bf16() && p == Precision::Bf16),
+            Err(e) => {
+                assert!(!onednn_bf16());
+                let kind = crate::error::kind(&e);
+                assert!(
+                    matches!(kind, Some(crate::error::Error::BadInput(_))),
+                    "{e}"
+                );
+                assert!(e.to_string().contains("AVX512-BW"), "{e}");
+            }
+        }
+        assert_eq!(Precision::parse("auto").unwrap(), None);
+        assert!(Precision::parse("fp16").is_err());
+    }
+}

@@ -20,6 +20,7 @@ graft::jemalloc_process_allocator!();
 
 fn main() {
     // Behave like other Unix tools when the reader of our output goes away (`graft ... | head`).
+    // SAFETY: set once at start, before any other thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -128,11 +128,27 @@ fn train_eval_predict_round_trip_on_the_demo_set() {
         48
     );
 
-    // eval on the same Test folder reproduces the training run's test score.
+    // The run records the precision it trained in: what `auto` picks on this CPU.
+    let devices = graft(&["devices", "--json"]);
+    let devices: Value = serde_json::from_slice(&devices.stdout).unwrap();
+    let precision = json(run.join("config.json"))["precision"].clone();
+    assert_eq!(precision, devices["cpu"]["auto_precision"]);
+
+    // eval on the same Test folder reproduces the training run's test score, in the run's
+    // precision, and says so.
     let out = graft(&["eval", "--run", s(&run), "--data", s(&demo()), "--json"]);
-    ok(Output { ..out.clone() });
+    let said = ok(Output { ..out.clone() });
     let eval: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((eval["accuracy"].as_f64().unwrap() - test_acc).abs() < 1e-9);
+    let precision = precision.as_str().unwrap();
+    assert!(
+        said.contains(&format!("precision: {precision}, as the run trained")),
+        "{said}"
+    );
+    // Asked for fp32, it says so (the same score within bf16's rounding, where it trained in bf16).
+    let out = graft(&["--precision", "fp32", "eval", "--run", s(&run), "--json"]);
+    let said = ok(Output { ..out.clone() });
+    assert!(said.contains("precision: fp32"), "{said}");
 
     // predict: class names from the saved list, probabilities that sum to at most 1, sorted.
     let kiwi = demo().join("Test/Kiwi");
@@ -171,6 +187,41 @@ fn train_eval_predict_round_trip_on_the_demo_set() {
         table.contains("33_100.jpg") && table.contains('%'),
         "{table}"
     );
+}
+
+/// `graft train` only parses its arguments: the library plans the same run from the same inputs.
+#[test]
+fn a_rust_caller_gets_the_run_that_graft_train_plans() {
+    use graft::training::setup::{self, Images, Overrides, Recipe};
+    let args = [
+        "--size", "120", "--epochs", "2", "--lr", "0.01", "--hidden", "64",
+    ];
+    let data = demo();
+    let mut cli = vec!["train", "--data", s(&data), "--plan-only"];
+    cli.extend(args);
+    let out = graft(&cli);
+    let said = ok(Output { ..out.clone() });
+    assert!(
+        said.contains("graft: plan:"),
+        "the plan says its choices: {said}"
+    );
+    let from_cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let over = Overrides {
+        size: Some(120),
+        epochs: Some(2),
+        lr: Some(0.01),
+        hidden: Some(64),
+        ..Overrides::default()
+    };
+    let planned = setup::plan_run(Recipe::Fast, &Images::Root(demo()), &over).unwrap();
+    assert_eq!(serde_json::to_value(&planned.config).unwrap(), from_cli);
+    assert_eq!(
+        (from_cli["size"].as_i64(), from_cli["epochs"].as_u64()),
+        (Some(120), Some(2))
+    );
+    // The dataset the plan read goes on to training.
+    let dataset = planned.dataset.expect("the plan's dataset");
+    assert_eq!(dataset.classes.len(), 6);
 }
 
 #[test]

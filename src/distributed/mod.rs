@@ -89,7 +89,8 @@ pub struct Group {
     pub world: usize,
 }
 
-// The process group is thread-safe (c10d serializes collectives per group).
+// SAFETY: the process group may move between threads: c10d serializes collectives per group,
+// and the raw handle is owned by this value alone (freed once, in Drop).
 unsafe impl Send for Group {}
 
 impl Group {
@@ -104,6 +105,7 @@ impl Group {
         let prefix = CString::new(prefix)?;
         let ifname = CString::new(std::env::var("GLOO_SOCKET_IFNAME").unwrap_or_default())?;
         let mut raw = std::ptr::null_mut();
+        // SAFETY: the C strings outlive the call; `raw` is written only on success.
         let m = unsafe {
             graft_group_join(
                 host.as_ptr(),
@@ -155,6 +157,7 @@ impl Group {
     /// Sums `t` over the ranks, in place on every rank.
     pub fn all_reduce_sum(&self, t: &mut Tensor) -> Result<()> {
         check(
+            // SAFETY: the group is joined and live; the tensors are borrowed for the call.
             unsafe {
                 graft_group_all_reduce_sum(self.raw, t.as_mut_ptr() as *mut c_void, self.bound_ms())
             },
@@ -165,6 +168,7 @@ impl Group {
     /// Replaces every rank's `t` with rank `root`'s.
     pub fn broadcast(&self, t: &mut Tensor, root: usize) -> Result<()> {
         check(
+            // SAFETY: the group is joined and live; the tensors are borrowed for the call.
             unsafe {
                 graft_group_broadcast(
                     self.raw,
@@ -184,6 +188,7 @@ impl Group {
         let mut out = Tensor::empty(shape, (t.kind(), t.device()));
         let mut t = t.contiguous();
         check(
+            // SAFETY: the group is joined and live; the tensors are borrowed for the call.
             unsafe {
                 graft_group_all_gather(
                     self.raw,
@@ -200,6 +205,7 @@ impl Group {
     /// Returns once every rank has reached it.
     pub fn barrier(&self) -> Result<()> {
         check(
+            // SAFETY: the group is joined and live; the tensors are borrowed for the call.
             unsafe { graft_group_barrier(self.raw, self.bound_ms()) },
             &self.what("barrier"),
         )
@@ -346,6 +352,7 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
+        // SAFETY: the handle came from a successful join and is freed only here.
         unsafe { graft_group_free(self.raw) }
     }
 }

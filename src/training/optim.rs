@@ -108,6 +108,7 @@ impl Optimizer {
                     .iter()
                     .map(|(i, _)| handle(&self.state[n + *i]))
                     .collect();
+                // SAFETY: the handle arrays and the tensors they point to outlive the call.
                 let message = unsafe {
                     graft_fused_adam(
                         p.as_ptr(),
