@@ -4,7 +4,7 @@
 # between 2 ranks over loopback (Gloo, launched by the venv's torchrun), next to the compute of
 # one training step on cached features (examples/step_speed, batch 64 and its half). On one
 # 2-core machine two ranks cannot run faster than one; this shows what a step would pay to
-# communicate, from which scaling over machines is projected (see README); and two epochs of
+# communicate, from which scaling over machines is projected (see docs/distributed.md); and two epochs of
 # graft train as 1 process and as 2 ranks: wall time, the all-reduce per step each rank logs, and
 # how far apart the two trained models are.
 # Usage: bench/distributed.sh   (env: REPEATS=10, IMAGES=folder of photos to embed,

@@ -1,7 +1,7 @@
 """How far near-identical twins reach in a folder of class folders of video frames: the share of
 frame pairs d files apart (path order, within a class) whose 16x16 colour thumbnails differ by at
 most 6/255 on average (graft's near-identical test), for d = 1 .. 16. It explains the size of the
-block that `--holdout blocks` holds out (README, Validation).
+block that `--holdout blocks` holds out (docs/recipe.md).
 Usage: .venv/bin/python bench/twins.py [TRAINING_DIR]   (default: the shared Fruits-360 Training)
 """
 import os

@@ -1,6 +1,7 @@
 //! The crate's architecture, checked: every `crate::` and `super::` path in every source file
-//! (not only `use` lines) points to the same or a lower layer (the table below and README's
-//! Layout section), and no two source files import each other, directly or in a cycle.
+//! (not only `use` lines) points to the same or a lower layer (the table below and the Layers
+//! table of docs/architecture.md), and no two source files import each other, directly or in a
+//! cycle.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

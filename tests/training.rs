@@ -618,8 +618,19 @@ fn a_lite_run_spells_its_backbone_once_and_old_run_folders_still_predict() {
     );
     assert_eq!(config["format_version"], 2);
     let kiwi = demo().join("Test/Kiwi/33_100.jpg");
+    // In one precision for both: an old folder records none, and reads as fp32 (what graft 0.1
+    // trained in), where the new run records what it trained in.
     let predict = |run: &Path| {
-        let out = graft(&["predict", "--run", s(run), "--json", s(&kiwi)]);
+        let args = [
+            "--precision",
+            "fp32",
+            "predict",
+            "--run",
+            s(run),
+            "--json",
+            s(&kiwi),
+        ];
+        let out = graft(&args);
         let stdout = out.stdout.clone();
         ok(out);
         serde_json::from_slice::<Value>(&stdout).unwrap()

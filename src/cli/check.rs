@@ -48,7 +48,7 @@ pub fn run(a: CheckArgs) -> Result<()> {
     };
     let report = check::check(&data, opts);
     if let Some(path) = &a.html {
-        graft::reports::check::write_page(&report, path)?;
+        graft::reports::check_page::write_page(&report, path)?;
         eprintln!("graft: wrote {}", path.display());
     }
     if a.json {

@@ -1,6 +1,6 @@
 //! `graft export`.
 use anyhow::Result;
-use graft::export::{self, Batch, Format, Options};
+use graft::export::{self, BatchDim, Format, Options};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,7 +21,7 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
     /// Batch dimension of the ONNX input and outputs: dynamic, or a fixed number of images.
     #[arg(long, default_value = "dynamic")]
-    pub batch: Batch,
+    pub batch: BatchDim,
     /// Take uint8 [N, H, W, 3] RGB images of any size and resize them inside the model.
     #[arg(long)]
     pub with_preprocessing: bool,

@@ -15,7 +15,7 @@ use crate::fsx;
 use crate::run::{self, TrainedModel};
 use anyhow::{Context, Result};
 use metadata::Metadata;
-pub use onnx::Batch;
+pub use onnx::BatchDim;
 use prost::Message;
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -35,7 +35,7 @@ pub struct Options {
     /// ONNX or TorchScript.
     pub format: Format,
     /// The batch dimension (ONNX; a TorchScript module always takes any batch).
-    pub batch: Batch,
+    pub batch: BatchDim,
     /// Take uint8 [N, H, W, 3] images of any size and resize them inside the model.
     pub preprocessing: bool,
 }
@@ -114,8 +114,8 @@ fn write_torchscript(
     opts: Options,
 ) -> Result<f64> {
     let batch = match opts.batch {
-        Batch::Dynamic => 2,
-        Batch::Fixed(n) => n,
+        BatchDim::Dynamic => 2,
+        BatchDim::Fixed(n) => n,
     };
     let module = torchscript::trace(trained, batch, opts.preprocessing)?;
     let name = path

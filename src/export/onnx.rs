@@ -26,29 +26,29 @@ const IR_VERSION: i64 = 8;
 
 /// The batch dimension of the exported model's input and outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batch {
+pub enum BatchDim {
     /// Any number of images per call (the dimension is named `N`).
     Dynamic,
     /// Exactly this many (some runtimes and compilers want fixed shapes).
     Fixed(i64),
 }
 
-impl Batch {
+impl BatchDim {
     fn dim(self) -> dimension::Value {
         match self {
-            Batch::Dynamic => param("N"),
-            Batch::Fixed(n) => fixed(n),
+            BatchDim::Dynamic => param("N"),
+            BatchDim::Fixed(n) => fixed(n),
         }
     }
 }
 
-impl std::str::FromStr for Batch {
+impl std::str::FromStr for BatchDim {
     type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Batch, String> {
+    fn from_str(s: &str) -> std::result::Result<BatchDim, String> {
         match s {
-            "dynamic" => Ok(Batch::Dynamic),
+            "dynamic" => Ok(BatchDim::Dynamic),
             n => match n.parse::<i64>() {
-                Ok(n) if n > 0 => Ok(Batch::Fixed(n)),
+                Ok(n) if n > 0 => Ok(BatchDim::Fixed(n)),
                 _ => Err(format!("'{s}' is not 'dynamic' or a positive number")),
             },
         }
@@ -63,7 +63,7 @@ struct Value {
 }
 
 /// The ONNX model of `trained`: input `image`, outputs `probabilities` and `logits`.
-pub fn model(trained: &TrainedModel, batch: Batch, preprocessing: bool) -> Result<ModelProto> {
+pub fn model(trained: &TrainedModel, batch: BatchDim, preprocessing: bool) -> Result<ModelProto> {
     let (size, arch) = (trained.config.size, trained.config.backbone);
     let mut g = Graph::default();
     g.reserve("image");

@@ -30,7 +30,7 @@ pub enum HeadInit {
     #[default]
     Kaiming,
     /// U(±1 / sqrt(fan_in)), PyTorch's `nn.Linear` default, 2.45x smaller: on the fast recipe
-    /// it scored better by validation on both shared sets (README, Measured results).
+    /// it scored better by validation on both shared sets (docs/recipe.md).
     Torch,
 }
 

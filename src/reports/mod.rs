@@ -1,7 +1,7 @@
 //! What a person reads about a model or a run: training curves, the HTML run report, the layer
 //! summary, the architecture graph and the compute devices. Nothing here trains; everything reads
 //! run folders or builds a model without weights.
-pub mod check;
+pub mod check_page;
 pub mod curves;
 pub mod data_uri;
 pub mod devices;

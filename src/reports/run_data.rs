@@ -3,9 +3,9 @@
 use crate::metrics::Metrics;
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
-use crate::run::dataset::DatasetSummary;
+use crate::run::dataset_summary::DatasetSummary;
 use crate::run::history::{self, EpochRecord};
-use crate::run::metrics::RunMetrics;
+use crate::run::outcome::RunMetrics;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,9 @@
 //! same code (config.json, classes.json, history.json/.csv, metrics.json, the model and the
 //! checkpoints), and [`load`], the one way to get a trained model back.
 pub mod config;
-pub mod dataset;
+pub mod dataset_summary;
 pub mod history;
-pub mod metrics;
+pub mod outcome;
 
 use crate::data::dataset::SplitFile;
 use crate::engine::Precision;
@@ -13,9 +13,9 @@ use crate::models::classifier::Classifier;
 use crate::{fsx, tensor_io};
 use anyhow::{Context, Result};
 use config::TrainConfig;
-use dataset::DatasetSummary;
+use dataset_summary::DatasetSummary;
 use history::{EpochRecord, Progress};
-use metrics::RunMetrics;
+use outcome::RunMetrics;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor, nn};

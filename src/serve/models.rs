@@ -3,7 +3,7 @@
 //! then owns its predictor.
 use super::config::{Limits, ModelSource};
 use super::decode::Refused;
-use super::metrics::ServeMetrics;
+use super::prometheus::ServeMetrics;
 use super::worker::{Batcher, Job};
 use crate::data::images::Preprocess;
 use crate::engine::Precision;

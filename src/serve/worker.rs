@@ -5,7 +5,7 @@
 //! limit, and waits (at most `max_wait`) only for requests already being decoded, so an idle
 //! service answers at once.
 use super::config::Limits;
-use super::metrics::ServeMetrics;
+use super::prometheus::ServeMetrics;
 use crate::inference::Predictor;
 use crate::inference::predict::{ClassProbability, top_k};
 use anyhow::Result;

@@ -3,9 +3,9 @@
 //! blocks forward and backward, whole-network scoring), each part twice because the first pass
 //! pays libtorch's one-time setup. The model is left exactly as it was.
 use super::budget::Costs;
-use super::dataset::Data;
 use super::inputs::{CacheJob, Inputs};
 use super::optim::Optimizer;
+use super::split::Data;
 use super::step::{EpochSums, StepBatch, Stepping, train_step};
 use crate::data::labelled::Labelled;
 use crate::data::loader::Skips;

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 /// One batch as the model takes it.
-pub enum Batch {
+pub enum ModelInput {
     /// u8 pixels [B, 3, S, S].
     Pixels(Tensor),
     /// Output of the frozen blocks.
     Frozen(Tensor),
 }
 
-impl Batch {
+impl ModelInput {
     /// The model's logits for this batch.
     pub fn logits(&self, model: &Classifier, pass: Pass) -> Tensor {
         self.logits_part(model, pass, Part::whole(self.rows() as i64))
@@ -32,15 +32,15 @@ impl Batch {
     /// The logits of this batch as `part` of a larger one (see [`Part`]).
     pub fn logits_part(&self, model: &Classifier, pass: Pass, part: Part) -> Tensor {
         match self {
-            Batch::Pixels(px) => model.forward_pixels_part(px, pass, part),
-            Batch::Frozen(x) => model.forward_part(x, pass, part),
+            ModelInput::Pixels(px) => model.forward_pixels_part(px, pass, part),
+            ModelInput::Frozen(x) => model.forward_part(x, pass, part),
         }
     }
 
     /// Its rows.
     pub fn rows(&self) -> usize {
         match self {
-            Batch::Pixels(x) | Batch::Frozen(x) => x.size()[0] as usize,
+            ModelInput::Pixels(x) | ModelInput::Frozen(x) => x.size()[0] as usize,
         }
     }
 }
@@ -232,7 +232,7 @@ impl Inputs {
         batches: Vec<Vec<usize>>,
         augment_epoch: Option<(u64, u64)>,
         skips: &mut Skips,
-        mut f: impl FnMut(Batch, Tensor, &[usize]) -> Result<()>,
+        mut f: impl FnMut(ModelInput, Tensor, &[usize]) -> Result<()>,
     ) -> Result<()> {
         let device = self.device;
         let labels = |idx: &[usize]| {
@@ -243,7 +243,7 @@ impl Inputs {
             Source::Cached(feats) => {
                 for chunk in &batches {
                     let x = feats.gather(chunk)?.to_device(device).to_kind(Kind::Float);
-                    f(Batch::Frozen(x), labels(chunk), chunk)?;
+                    f(ModelInput::Frozen(x), labels(chunk), chunk)?;
                 }
             }
             Source::Streamed {
@@ -259,7 +259,7 @@ impl Inputs {
                 let render = (*preprocess, aug);
                 for b in stream(&self.set, batches, render, workers, augment_epoch) {
                     skips.report(b.failures.iter().map(|(_, m)| m));
-                    let px = Batch::Pixels(b.pixels.to_device(device));
+                    let px = ModelInput::Pixels(b.pixels.to_device(device));
                     f(px, labels(&b.indices), &b.indices)?;
                 }
             }

@@ -3,7 +3,6 @@
 pub mod balance;
 pub mod budget;
 pub mod costs;
-pub mod dataset;
 mod deadline;
 pub mod feature_rows;
 pub mod inputs;
@@ -13,6 +12,7 @@ pub mod ranks;
 pub mod recipe;
 pub mod session;
 pub mod setup;
+pub mod split;
 pub mod step;
 
 pub use session::{TrainOptions, TrainOutcome};
@@ -28,7 +28,7 @@ use crate::error::bad_input;
 use crate::models::classifier::Classifier;
 use crate::run::RunFolder;
 use crate::run::config::{Balance, Distributed, Freeze, TrainConfig, Validation};
-use crate::run::dataset::{ClassCounts, DatasetSummary};
+use crate::run::dataset_summary::{ClassCounts, DatasetSummary};
 use crate::run::history::Progress;
 use crate::runtime::Runtime;
 use anyhow::Result;
@@ -40,7 +40,7 @@ use std::time::Instant;
 use tch::{Device, Tensor, nn};
 
 /// dataset.json (per-class counts as used), and split.json where graft made the Test split.
-fn write_dataset_files(folder: &RunFolder, cfg: &TrainConfig, data: &dataset::Data) -> Result<()> {
+fn write_dataset_files(folder: &RunFolder, cfg: &TrainConfig, data: &split::Data) -> Result<()> {
     let n = data.classes.len();
     let (train, val) = (data.train.class_counts(n), data.val.class_counts(n));
     let test = data.test.as_ref().map_or(vec![0; n], |t| t.class_counts(n));
@@ -133,7 +133,7 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
     record_ranks(&mut cfg, group, resume && writes);
     cfg.precision = run_precision(&cfg, opts, resume)?;
     let mut skips = Skips::default();
-    let mut data = dataset::load_data(&cfg, dataset, &mut skips)?;
+    let mut data = split::load_data(&cfg, dataset, &mut skips)?;
     if cfg.balance == Balance::Auto {
         let (chosen, why) = balance::resolve(cfg.balance, &data.train.labels);
         say!(
@@ -236,7 +236,7 @@ struct Planning<'a> {
 /// (see [`budget::grow_cap`]), said out loud.
 fn more_frames(
     cfg: &TrainConfig,
-    data: &dataset::Data,
+    data: &split::Data,
     budget: f64,
     costs: &budget::Costs,
     work: &budget::Work,
@@ -280,7 +280,7 @@ fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
 /// runs are planned.
 fn keep_to_budget(
     cfg: &mut TrainConfig,
-    data: &mut dataset::Data,
+    data: &mut split::Data,
     budget: f64,
     Planning {
         vs,

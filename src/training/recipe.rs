@@ -55,7 +55,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
 }
 
 /// graft's default, tuned for accuracy per minute on a 2-core CPU (measured on Fruits-360, see
-/// README): the backbone's lower blocks fixed and their outputs cached once (where the spec's
+/// docs/recipe.md): the backbone's lower blocks fixed and their outputs cached once (where the spec's
 /// recipe defaults put the cut, at the size they give: InceptionV3 at 187 px through mixed_7);
 /// the upper blocks and the head (started as PyTorch starts `nn.Linear`) fine-tune on the cache
 /// with Adam (lr 6e-4: over three seeds it lowered the mean validation loss against 3e-4 on

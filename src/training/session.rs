@@ -2,9 +2,9 @@
 //! checkpoints and early stopping, and the final Test score.
 use super::balance;
 use super::budget::Deadline;
-use super::dataset::Data;
 use super::inputs::{CacheJob, Inputs};
 use super::optim::Optimizer;
+use super::split::Data;
 use super::step::{EpochSums, StepBatch, Stepping, train_step};
 use crate::cancel::Cancel;
 use crate::data::loader::{self, Skips};
@@ -18,7 +18,7 @@ use crate::models::classifier::{Classifier, Part};
 use crate::run::RunFolder;
 use crate::run::config::TrainConfig;
 use crate::run::history::{EpochRecord, Progress, Shortened};
-use crate::run::metrics::{RunMetrics, Seconds};
+use crate::run::outcome::{RunMetrics, Seconds};
 use crate::runtime::Runtime;
 use anyhow::Result;
 use std::path::PathBuf;

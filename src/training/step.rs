@@ -1,6 +1,6 @@
 //! One data-parallel-ready training step, and what an epoch of them adds up.
 use super::balance;
-use super::inputs::Batch;
+use super::inputs::ModelInput;
 use super::optim::Optimizer;
 use crate::models::classifier::{Classifier, Part};
 use crate::models::pass::batch_norm_over;
@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 /// global batch they are.
 pub struct StepBatch {
     /// The inputs.
-    pub x: Batch,
+    pub x: ModelInput,
     /// Their labels.
     pub y: Tensor,
     /// Where they sit in the global batch.

@@ -2,7 +2,7 @@
 //! inline; nothing is fetched). Sections: the run (config, timings), the training curves, the
 //! test score, the confusion matrix, per-class metrics and the most confidently wrong images.
 mod run;
-mod test;
+mod test_section;
 
 use super::curves::{self, Curve};
 use super::data_uri::data_uri;
@@ -43,19 +43,19 @@ pub fn render(data: &RunData) -> Result<String> {
     body += &nav(data);
     body += &run::run_section(data);
     if let Some(d) = &data.dataset {
-        body += &super::check::data_section(&d.description, &d.classes, &d.warnings);
+        body += &super::check_page::data_section(&d.description, &d.classes, &d.warnings);
     }
     body += &run::curves_section(data, &curve_uris);
-    body += &test::score_section(data);
-    body += &test::confusion_section(data);
-    body += &test::per_class_section(data);
-    body += &test::errors_section(data);
+    body += &test_section::score_section(data);
+    body += &test_section::confusion_section(data);
+    body += &test_section::per_class_section(data);
+    body += &test_section::errors_section(data);
     body += &format!(
         "<footer>Written by graft {} from {}.</footer>\n",
         env!("CARGO_PKG_VERSION"),
         esc(&data.root.display().to_string())
     );
-    let json = test::script_data(data);
+    let json = test_section::script_data(data);
     Ok(format!(
         "<!doctype html>\n<html lang=\"en\" data-errors=\"0\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
