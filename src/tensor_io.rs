@@ -82,7 +82,7 @@ pub fn save(
         let views = stored.iter().map(|(n, b)| (n.as_str(), b));
         Ok(safetensors::tensor::serialize_to_file(
             views,
-            &Some(metadata),
+            Some(metadata),
             tmp,
         )?)
     })
