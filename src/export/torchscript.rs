@@ -80,12 +80,16 @@ fn add_extra_file(archive: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     // Every record sits under the archive's top folder (its first entry's first component).
     let top = {
         let reader = zip::ZipArchive::new(std::fs::File::open(archive)?)?;
-        let first = reader.file_names().next().unwrap_or("archive").to_string();
+        let first = match reader.file_names().next() {
+            Some(name) => name?.into_owned(),
+            None => "archive".to_string(),
+        };
         first.split('/').next().unwrap_or("archive").to_string()
     };
-    let options =
-        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file_aligned(format!("{top}/extra/{name}"), options, 64)?;
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .with_alignment(64);
+    zip.start_file(format!("{top}/extra/{name}"), options)?;
     zip.write_all(bytes)?;
     zip.finish()?;
     Ok(())

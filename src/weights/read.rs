@@ -104,7 +104,7 @@ fn is_torchscript_archive(path: &Path) -> bool {
         return false;
     };
     zip.file_names()
-        .any(|n| n.ends_with("constants.pkl") || n.contains("/code/"))
+        .any(|n| n.is_ok_and(|n| n.ends_with("constants.pkl") || n.contains("/code/")))
 }
 
 /// Parameters of a (pinned) TorchScript module. In the pinned InceptionV3 file every tensor,
