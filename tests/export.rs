@@ -13,7 +13,7 @@ use common::*;
 use graft::data::decode::decode;
 use graft::inference::Predictor;
 use image::RgbImage;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ fn test_images() -> Vec<PathBuf> {
 /// An image of random pixels, the same every run.
 fn noise(side: u32) -> RgbImage {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let raw = (0..3 * side * side).map(|_| rng.random::<u8>()).collect();
+    let raw = (0..3 * side * side).map(|_| rng.r#gen::<u8>()).collect();
     RgbImage::from_raw(side, side, raw).unwrap()
 }
 

@@ -18,7 +18,7 @@
 use crate::data::images::{resize_square, to_chw};
 use image::RgbImage;
 use rand::rngs::StdRng;
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 /// Random transforms applied to training images.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -98,7 +98,7 @@ impl Transform {
             t.zy = uniform(rng, 1.0 - zoom, 1.0 + zoom);
         }
         if aug.flip {
-            t.flip = rng.random::<f64>() < 0.5;
+            t.flip = rng.r#gen::<f64>() < 0.5;
         }
         t
     }
@@ -116,7 +116,7 @@ impl Transform {
 
 /// Uniform in [lo, hi) (never panics on an empty range).
 fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.random::<f64>()
+    lo + (hi - lo) * rng.r#gen::<f64>()
 }
 
 /// Renders `img` into a `size` x `size` CHW u8 buffer (R plane, G plane, B plane): the resize and,

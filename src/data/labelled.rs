@@ -3,7 +3,7 @@
 use super::folders::Item;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -151,7 +151,7 @@ pub fn stratified_split(
             Holdout::Blocks => {
                 // Path order is frame order; the block moves to the front.
                 members.sort_by(|&a, &b| items[a].path.cmp(&items[b].path));
-                let start = rng.random_range(0..=n - k);
+                let start = rng.gen_range(0..=n - k);
                 members.rotate_left(start);
             }
         }
