@@ -168,12 +168,11 @@ impl Precision {
         device: Device,
     ) -> Result<(Self, Option<String>)> {
         if let Some(p) = asked {
-            let why =
-                (p != trained).then(|| format!("{p} as asked (the run trained in {trained})"));
+            let why = (p != trained).then(|| format!("as asked; the run trained in {trained}"));
             return Ok((p.usable_on(device)?, why));
         }
         if trained == Self::Bf16 && Self::auto(device) != Self::Bf16 {
-            let why = "fp32: the run trained in bf16, which this device does not compute natively (a CPU with AVX512-BF16 does)";
+            let why = "the run trained in bf16, which this device does not compute natively (a CPU with AVX512-BF16 does)";
             return Ok((Self::Fp32, Some(why.into())));
         }
         Ok((trained, None))
