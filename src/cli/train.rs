@@ -283,7 +283,9 @@ pub fn run(a: TrainArgs, runtime: Runtime, asked: Option<Precision>) -> Result<(
         None => plan(&a)?,
     };
     if a.plan_only {
-        println!("{}", serde_json::to_string_pretty(&planned.config)?);
+        if runtime.leads() {
+            println!("{}", serde_json::to_string_pretty(&planned.config)?);
+        }
         return Ok(());
     }
     let cfg = &planned.config;

@@ -132,6 +132,8 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
     cfg.backbone.check_size(cfg.size)?;
     record_ranks(&mut cfg, group, resume && writes);
     cfg.precision = run_precision(&cfg, opts, resume)?;
+    // Everything below computes in the run's precision (a resumed run's may differ from asked).
+    let rt = rt.in_precision(cfg.precision);
     let mut skips = Skips::default();
     let mut data = split::load_data(&cfg, dataset, &mut skips)?;
     if cfg.balance == Balance::Auto {
@@ -155,7 +157,7 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
         let planning = Planning {
             vs: &vs,
             model: &model,
-            rt: rt.in_precision(cfg.precision),
+            rt,
             scratch: &opts.out,
             start,
         };
@@ -188,7 +190,7 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
     let mut s = Session {
         cfg: &cfg,
         opts,
-        rt: rt.in_precision(cfg.precision),
+        rt,
         folder,
         vs,
         model,
