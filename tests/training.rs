@@ -414,11 +414,111 @@ fn a_time_budget_with_room_changes_nothing_and_one_that_cannot_be_kept_thins_and
 }
 
 #[test]
+fn the_frozen_candidate_is_a_usable_model_first_and_stays_when_there_is_no_time_to_fine_tune() {
+    cached_weights(arch("inception-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let same = |a: &Path, b: &Path| {
+        let (a, b) = (
+            graft::tensor_io::load(a).unwrap().tensors,
+            graft::tensor_io::load(b).unwrap().tensors,
+        );
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|((n1, x), (n2, y))| n1 == n2 && x.equal(y))
+    };
+    // Both candidates: the model is the one the run says it kept, with both recorded.
+    let both = dir.path().join("both");
+    let run = |out: &Path, budget: &str| {
+        ok(graft(&[
+            "--threads",
+            "2",
+            "train",
+            "--data",
+            s(&demo()),
+            "--out",
+            s(out),
+            "--size",
+            "107",
+            "--epochs",
+            "2",
+            "--seed",
+            "7",
+            "--time-budget",
+            budget,
+        ]))
+    };
+    let said = run(&both, "none");
+    assert!(
+        said.contains("graft: frozen candidate: a head on the pooled features of"),
+        "{said}"
+    );
+    let metrics = json(both.join("metrics.json"));
+    let kept = metrics["choice"]["kept"].as_str().unwrap().to_string();
+    assert!(said.contains("graft: kept "), "{said}");
+    assert!(
+        !metrics["floor"]["val_correct"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(json(both.join("history.json")).as_array().unwrap().len(), 2);
+    let source = match kept.as_str() {
+        "frozen" => {
+            assert_eq!(metrics["best_epoch"], 0);
+            "frozen"
+        }
+        "fine-tune" => "best",
+        other => panic!("kept {other}"),
+    };
+    let checkpoints = both.join("checkpoints");
+    assert!(same(
+        &both.join("model.safetensors"),
+        &checkpoints.join(format!("{source}.safetensors"))
+    ));
+    // Nothing fits in a millisecond: every image the plan can keep goes to the frozen
+    // candidate, no epoch runs, and that model is the run's, scored and usable.
+    let tight = dir.path().join("tight");
+    let said = run(&tight, "0.001s");
+    assert!(said.contains("the frozen candidate only"), "{said}");
+    assert!(
+        said.contains("kept the frozen candidate: no fine-tuning epoch ran"),
+        "{said}"
+    );
+    assert_eq!(json(tight.join("config.json"))["epochs"], 0);
+    assert_eq!(
+        json(tight.join("history.json")).as_array().unwrap().len(),
+        0
+    );
+    let metrics = json(tight.join("metrics.json"));
+    assert_eq!(metrics["choice"]["kept"], "frozen");
+    assert!(
+        metrics["test_accuracy"].as_f64().unwrap() > 0.5,
+        "{metrics}"
+    );
+    assert!(same(
+        &tight.join("model.safetensors"),
+        &tight.join("checkpoints/frozen.safetensors")
+    ));
+    let image = demo()
+        .join("Test/Banana")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = graft(&["predict", "--run", s(&tight), s(&image), "--json"]);
+    let predicted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(predicted[0]["top"][0]["class"], "Banana", "{predicted}");
+}
+
+#[test]
 fn a_budget_lowers_the_size_of_small_images_before_it_thins_them_and_never_below_theirs() {
     cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    // The demo's 100 px frames at the plan's 187 px: nothing fits in a millisecond, so the
+    // The demo's 100 px frames at the plan's 299 px: nothing fits in a millisecond, so the
     // budget goes down the sizes to 107 px (the first at or above 100 px) and thins there.
     let said = ok(graft(&[
         "--threads",
@@ -436,7 +536,7 @@ fn a_budget_lowers_the_size_of_small_images_before_it_thins_them_and_never_below
         "0.001s",
     ]));
     assert!(said.contains("lower it to 107 px"), "{said}");
-    assert!(said.contains("107 px instead of 187"), "{said}");
+    assert!(said.contains("107 px instead of 299"), "{said}");
     let config = json(run.join("config.json"));
     assert_eq!(
         (config["size"].as_i64(), config["max_per_class"].as_u64()),

@@ -77,6 +77,10 @@ pub struct TrainArgs {
     /// all, none, or a block name: blocks up to and including it are fixed.
     #[arg(long)]
     pub freeze: Option<Freeze>,
+    /// What the run tries: auto (a head on the frozen network's features, then fine-tuning
+    /// from the cut started from that head; validation chooses), frozen, or fine-tune.
+    #[arg(long)]
+    pub method: Option<graft::run::config::Method>,
     /// Do not cache the frozen blocks' outputs (stream images every epoch, with augmentation).
     #[arg(long)]
     pub no_cache: bool,
@@ -193,6 +197,7 @@ impl TrainArgs {
             balance: self.balance,
             holdout: self.holdout,
             freeze: self.freeze.clone(),
+            method: self.method,
             no_cache: self.no_cache,
             augmented_copies: self.augmented_copies,
             epochs: self.epochs,
@@ -317,12 +322,22 @@ pub fn run(a: TrainArgs, runtime: Runtime, asked: Option<Precision>) -> Result<(
         .as_ref()
         .map(|m| format!("test accuracy {:.4} ({} images)", m.accuracy, m.count))
         .unwrap_or("no test set".into());
-    let best = outcome.progress.best().map_or(String::new(), |b| {
-        format!(
-            ": best epoch {} (val_loss {:.4}, val_accuracy {:.4})",
-            b.epoch, b.val_loss, b.val_accuracy
-        )
-    });
+    let frozen = outcome
+        .choice
+        .as_ref()
+        .filter(|c| c.kept == graft::run::candidates::Candidate::Frozen);
+    let best = match (frozen, &outcome.progress.floor) {
+        (Some(_), Some(f)) => format!(
+            ": the frozen candidate (validation accuracy {:.4}, {}-fold)",
+            f.val_accuracy, f.folds
+        ),
+        _ => outcome.progress.best().map_or(String::new(), |b| {
+            format!(
+                ": best epoch {} (val_loss {:.4}, val_accuracy {:.4})",
+                b.epoch, b.val_loss, b.val_accuracy
+            )
+        }),
+    };
     eprintln!(
         "graft: done in {:.1} s{best}, {test}, {} files skipped; run folder {}",
         outcome.seconds,

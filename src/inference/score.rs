@@ -60,6 +60,17 @@ impl<'a> Scorer<'a> {
         metrics::compute(self.classes, &self.scored)
     }
 
+    /// [`finish_over`](Self::finish_over), and whether each image (in the order added, ranks
+    /// in turn) came out right.
+    pub fn finish_each_over(self, group: Option<&Group>) -> Result<(Metrics, Vec<bool>)> {
+        let scored = match group {
+            Some(g) => g.all_gather_json(&self.scored)?,
+            None => self.scored,
+        };
+        let right = scored.iter().map(|s| s.label == s.predicted).collect();
+        Ok((metrics::compute(self.classes, &scored), right))
+    }
+
     /// The metrics over everything every rank of `group` added (in rank order), on every rank.
     pub fn finish_over(self, group: Option<&Group>) -> Result<Metrics> {
         let scored = match group {

@@ -105,14 +105,50 @@ impl Part {
     }
 }
 
+/// The classification head alone: Dense(hidden) ReLU [-> dropout] -> Dense(classes), its
+/// variables under `classifier.` of the root it is built on, named as a [`Classifier`]'s. Built
+/// apart, it trains on pooled features and its weights copy into a classifier by name.
+#[derive(Debug)]
+pub struct Head {
+    hidden: Option<nn::Linear>,
+    logits: nn::Linear,
+    dropout: f64,
+}
+
+impl Head {
+    /// A new head over `features` inputs, started as `cfg` says.
+    pub fn new(root: &nn::Path, features: i64, classes: i64, cfg: HeadConfig) -> Self {
+        let p = root / "classifier";
+        let mut inputs = features;
+        let hidden = (cfg.hidden > 0).then(|| {
+            let l = nn::linear(&p / "dense", inputs, cfg.hidden, cfg.init.linear(inputs));
+            inputs = cfg.hidden;
+            l
+        });
+        let logits = nn::linear(&p / "logits", inputs, classes, cfg.init.linear(inputs));
+        Self {
+            hidden,
+            logits,
+            dropout: cfg.dropout,
+        }
+    }
+
+    /// Logits of pooled features [B, features] in float32; `train` applies dropout.
+    pub fn forward(&self, pooled: &Tensor, train: bool) -> Tensor {
+        let x = match &self.hidden {
+            Some(dense) => dense.forward(pooled).relu().dropout(self.dropout, train),
+            None => pooled.shallow_clone(),
+        };
+        self.logits.forward(&x)
+    }
+}
+
 /// A backbone with a classification head.
 #[derive(Debug)]
 pub struct Classifier {
     /// The pretrained network.
     pub backbone: Backbone,
-    hidden: Option<nn::Linear>,
-    logits: nn::Linear,
-    dropout: f64,
+    head: Head,
     /// Index of the first backbone block that trains (blocks.len(): the whole backbone is frozen).
     pub trainable_from: usize,
     /// Whether batch norm in the trainable blocks uses batch statistics while training (false:
@@ -131,28 +167,29 @@ impl Classifier {
         precision: Precision,
     ) -> Self {
         let backbone = Backbone::new(root, arch, false, precision);
-        let p = root / "classifier";
-        let mut features = arch.feature_dim;
-        let hidden = (head.hidden > 0).then(|| {
-            let l = nn::linear(
-                &p / "dense",
-                features,
-                head.hidden,
-                head.init.linear(features),
-            );
-            features = head.hidden;
-            l
-        });
-        let logits = nn::linear(&p / "logits", features, classes, head.init.linear(features));
-        let trainable_from = 0;
+        let head = Head::new(root, arch.feature_dim, classes, head);
         Self {
             backbone,
-            hidden,
-            logits,
-            dropout: head.dropout,
-            trainable_from,
+            head,
+            trainable_from: 0,
             batchnorm_train: true,
         }
+    }
+
+    /// The frozen network's globally pooled features of the frozen blocks' output `frozen` (the
+    /// rest of the backbone in inference mode, without gradients), in float32: what the head of a
+    /// wholly frozen network is trained on.
+    pub fn pooled_from_frozen(&self, frozen: &Tensor) -> Tensor {
+        let b = &self.backbone;
+        tch::no_grad(|| {
+            let x = b.forward_blocks(
+                &super::channels_last(frozen),
+                self.trainable_from,
+                b.blocks.len(),
+                Pass::INFERENCE,
+            );
+            super::float32(layers::global_avg_pool(&x))
+        })
     }
 
     /// Output of the frozen blocks, in inference mode and without gradients.
@@ -206,17 +243,18 @@ impl Classifier {
             }
         };
         let mut out: Vec<DenseLayer> = self
+            .head
             .hidden
             .iter()
             .map(|h| dense("dense", h, true))
             .collect();
-        out.push(dense("logits", &self.logits, false));
+        out.push(dense("logits", &self.head.logits, false));
         out
     }
 
     /// Dropout rate after the hidden layer.
     pub fn dropout(&self) -> f64 {
-        self.dropout
+        self.head.dropout
     }
 
     /// Training when `part` is given. Logits in float32 whatever the precision.
@@ -229,23 +267,24 @@ impl Classifier {
     }
 
     fn head_in_precision(&self, features: &Tensor, part: Option<Part>) -> Tensor {
-        let x = match &self.hidden {
+        let head = &self.head;
+        let x = match &head.hidden {
             Some(dense) => {
                 let x = dense.forward(features).relu();
-                match part.filter(|_| self.dropout > 0.0) {
+                match part.filter(|_| head.dropout > 0.0) {
                     Some(part) => self.dropout_mask(&x, part) * x,
                     None => x,
                 }
             }
             None => features.shallow_clone(),
         };
-        self.logits.forward(&x)
+        head.logits.forward(&x)
     }
 
     /// Inverted dropout's mask for `part` of the batch: keep with probability 1 - p, scaled by
     /// 1 / (1 - p); drawn as torch's dropout draws it for the whole batch, then sliced.
     fn dropout_mask(&self, x: &Tensor, part: Part) -> Tensor {
-        let keep = 1.0 - self.dropout;
+        let keep = 1.0 - self.head.dropout;
         let mut shape = x.size();
         shape[0] = part.rows;
         let mut mask = Tensor::empty(shape, (x.kind(), x.device()));
@@ -272,9 +311,12 @@ mod tests {
             let arch = Arch::named("inception-v3").unwrap();
             let model = Classifier::new(&vs.root(), arch, 95, head, Precision::Fp32);
             let w = |l: &nn::Linear| l.ws.abs().max().double_value(&[]);
-            let dense = model.hidden.as_ref().unwrap();
-            assert_eq!(model.logits.ws.kind(), Kind::Float);
-            (w(dense) * 2048f64.sqrt(), w(&model.logits) * 512f64.sqrt())
+            let dense = model.head.hidden.as_ref().unwrap();
+            assert_eq!(model.head.logits.ws.kind(), Kind::Float);
+            (
+                w(dense) * 2048f64.sqrt(),
+                w(&model.head.logits) * 512f64.sqrt(),
+            )
         };
         let (dense, logits) = widest(HeadInit::Torch);
         assert!((0.99..=1.0).contains(&dense) && (0.95..=1.0).contains(&logits));

@@ -50,8 +50,17 @@ impl RunData {
         self.metrics.as_ref().and_then(|m| m.test.as_ref())
     }
 
-    /// The best epoch: metrics.json's, else the training rule on the history.
+    /// The best epoch: metrics.json's, else the training rule on the history; none when the run
+    /// kept its frozen candidate (the model is no epoch's).
     pub fn best_epoch(&self) -> Option<usize> {
+        let frozen = |m: &RunMetrics| {
+            m.choice
+                .as_ref()
+                .is_some_and(|c| c.kept == crate::run::candidates::Candidate::Frozen)
+        };
+        if self.metrics.as_ref().is_some_and(frozen) {
+            return None;
+        }
         self.metrics
             .as_ref()
             .map(|m| m.best_epoch)

@@ -94,6 +94,45 @@ impl std::fmt::Display for Freeze {
     }
 }
 
+/// Which ways of training the run tries; the run keeps the one with the better validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Both candidates: a head on the frozen network's pooled features (the floor: one forward
+    /// pass an image, the head trained in seconds), then fine-tuning from the cut, started from
+    /// that head; validation chooses.
+    Auto,
+    /// Only the head on the frozen network's pooled features.
+    Frozen,
+    /// Only fine-tuning from the cut, the head started fresh (the only method before candidates).
+    #[default]
+    FineTune,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Method::Auto),
+            "frozen" => Ok(Method::Frozen),
+            "fine-tune" => Ok(Method::FineTune),
+            _ => Err(format!("unknown method '{s}' (auto, frozen or fine-tune)")),
+        }
+    }
+}
+
+impl Method {
+    /// Whether the run trains the frozen-features candidate.
+    pub fn has_floor(self) -> bool {
+        self != Method::FineTune
+    }
+
+    /// Whether the run fine-tunes.
+    pub fn fine_tunes(self) -> bool {
+        self != Method::Frozen
+    }
+}
+
 /// Where validation images come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -252,6 +291,9 @@ pub struct TrainConfig {
     /// to spare at the chosen size raises it, up to every image (absent in older runs: no).
     #[serde(default)]
     pub cap_grows: bool,
+    /// The methods the run tries (absent in older runs: fine-tuning only).
+    #[serde(default)]
+    pub method: Method,
     /// The number format training computed in (absent in older runs: fp32).
     #[serde(default = "fp32")]
     pub precision: Precision,

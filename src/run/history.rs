@@ -54,6 +54,13 @@ pub struct Progress {
     /// Set once a time budget's deadline shortened the epochs (absent: every epoch whole).
     #[serde(default)]
     pub shortened: Option<Shortened>,
+    /// The frozen candidate, once trained (absent: the run has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<super::candidates::Floor>,
+    /// Whether each validation image came out right at the best epoch (for the comparison with
+    /// the frozen candidate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub best_val_correct: Vec<bool>,
 }
 
 /// Epochs cut short to keep a time budget: from `from_epoch` on, each takes the first `steps`

@@ -1,6 +1,7 @@
 //! The run folder: what a training run leaves behind, as typed files written and read by the
 //! same code (config.json, classes.json, history.json/.csv, metrics.json, the model and the
 //! checkpoints), and [`load`], the one way to get a trained model back.
+pub mod candidates;
 pub mod config;
 pub mod dataset_summary;
 pub mod history;
@@ -45,7 +46,8 @@ impl RunFolder {
     pub fn classes(&self) -> PathBuf {
         self.root.join("classes.json")
     }
-    /// model.safetensors: the best epoch's weights.
+    /// model.safetensors: the kept candidate's weights (the best epoch's, or the frozen
+    /// candidate's).
     pub fn model(&self) -> PathBuf {
         self.root.join("model.safetensors")
     }
@@ -68,6 +70,10 @@ impl RunFolder {
     /// The progress that goes with the checkpoint.
     pub fn checkpoint_progress(&self) -> PathBuf {
         self.root.join("checkpoints").join("progress.json")
+    }
+    /// The frozen candidate's weights (the head on the frozen network's pooled features).
+    pub fn frozen(&self) -> PathBuf {
+        self.root.join("checkpoints").join("frozen.safetensors")
     }
     /// Model weights of the best epoch so far.
     pub fn best(&self) -> PathBuf {

@@ -15,6 +15,10 @@ pub struct Seconds {
     pub total: f64,
     /// Caching the frozen blocks' outputs.
     pub cache: f64,
+    /// The frozen candidate: pooled features, cross-validation and its heads (absent in older
+    /// files).
+    #[serde(default)]
+    pub floor: f64,
     /// All training epochs, validation included.
     pub epochs: f64,
     /// Scoring Test (absent in older files).
@@ -32,7 +36,7 @@ pub struct RunMetrics {
     pub test_accuracy: Option<f64>,
     /// Mean cross-entropy on the test set.
     pub test_loss: Option<f64>,
-    /// The epoch whose weights the model holds (1-based).
+    /// The epoch whose weights the model holds (1-based; 0: the frozen candidate's head).
     pub best_epoch: usize,
     /// Its validation accuracy.
     pub best_val_accuracy: f64,
@@ -40,6 +44,12 @@ pub struct RunMetrics {
     pub seconds: Seconds,
     /// Everything measured on the test set.
     pub test: Option<Metrics>,
+    /// The frozen candidate's measurements, where the run trained one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<super::candidates::Floor>,
+    /// Which candidate the model is, and why (absent: the run had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<super::candidates::Choice>,
 }
 
 impl RunMetrics {
@@ -58,6 +68,8 @@ impl RunMetrics {
             best_val_accuracy,
             seconds,
             test,
+            floor: None,
+            choice: None,
         }
     }
 }

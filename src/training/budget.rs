@@ -14,6 +14,10 @@ pub struct Costs {
     pub val: f64,
     /// One Test image, decoded and run through the whole network.
     pub test: f64,
+    /// One row of pooled features through a step of the frozen candidate's head (absent from
+    /// older ranks' figures: none).
+    #[serde(default)]
+    pub head: f64,
 }
 
 impl Costs {
@@ -27,6 +31,8 @@ impl Costs {
             step: slowest(|c| c.step),
             val: slowest(|c| c.val),
             test: slowest(|c| c.test),
+            // Every rank trains the same heads on all the rows.
+            head: per_rank.iter().map(|c| c.head).fold(0.0, f64::max),
         }
     }
 }
@@ -47,6 +53,9 @@ pub struct Work {
     pub test: usize,
     /// Planned epochs.
     pub epochs: usize,
+    /// Whether the run trains the frozen candidate (a head on the pooled features of every cached
+    /// image), which can stand alone: the budget then spends its time on every image first.
+    pub floor: bool,
     /// Seconds already spent before planning (reading the data, building the model, measuring).
     pub spent: f64,
 }
@@ -58,6 +67,8 @@ pub struct Estimate {
     pub spent: f64,
     /// Filling the cache.
     pub cache: f64,
+    /// The frozen candidate: the upper blocks' pooled features of every cached image.
+    pub floor: f64,
     /// All epochs, validation included.
     pub epochs: f64,
     /// Scoring Test.
@@ -67,7 +78,7 @@ pub struct Estimate {
 impl Estimate {
     /// The whole run.
     pub fn total(&self) -> f64 {
-        self.spent + self.cache + self.epochs + self.test
+        self.spent + self.cache + self.floor + self.epochs + self.test
     }
 }
 
@@ -78,6 +89,8 @@ pub struct Plan {
     pub cap: Option<usize>,
     /// Epochs.
     pub epochs: usize,
+    /// The share of each epoch's batches it trains on (1: whole epochs).
+    pub share: f64,
     /// The seconds this plan should take.
     pub estimate: Estimate,
     /// Whether it fits; when not, this is the smallest run the planner would make.
@@ -115,16 +128,35 @@ fn capped(per_class: &[usize], cap: Option<usize>) -> usize {
 
 /// The seconds `work` takes with at most `cap` training images per class and `epochs` epochs.
 pub fn estimate(costs: &Costs, work: &Work, cap: Option<usize>, epochs: usize) -> Estimate {
+    estimate_share(costs, work, cap, epochs, 1.0)
+}
+
+/// [`estimate`] with epochs that train on `share` of their batches.
+pub fn estimate_share(
+    costs: &Costs,
+    work: &Work,
+    cap: Option<usize>,
+    epochs: usize,
+    share: f64,
+) -> Estimate {
     let train = capped(&work.train_per_class, cap) as f64;
     let val_cap = match (cap, work.val_fraction) {
         (Some(c), Some(f)) => Some(val_cap(c, f)),
         _ => None,
     };
     let val = capped(&work.val_per_class, val_cap) as f64;
+    let trained = share * train * (1 + work.copies) as f64;
     Estimate {
         spent: work.spent,
         cache: costs.cache * (train * (1 + work.copies) as f64 + val),
-        epochs: epochs as f64 * (costs.step * train * (1 + work.copies) as f64 + costs.val * val),
+        // The pooled features are one inference pass of the upper blocks, as validation is;
+        // the heads then train in seconds.
+        floor: if work.floor {
+            costs.val * (train + val) + costs.head * super::floor::planned_rows(train + val) as f64
+        } else {
+            0.0
+        },
+        epochs: epochs as f64 * (costs.step * trained + costs.val * val),
         test: costs.test * work.test as f64,
     }
 }
@@ -135,18 +167,23 @@ pub fn estimate(costs: &Costs, work: &Work, cap: Option<usize>, epochs: usize) -
 /// caching (measured: caching 17 ms, an epoch 9 ms per image on Fruits-360 at 187 px), and near-
 /// identical images, where a cap costs little, are common in large sets.
 pub fn fit(budget: f64, costs: &Costs, work: &Work) -> Plan {
-    let plan = |cap, epochs| {
-        let estimate = estimate(costs, work, cap, epochs);
+    let plan_share = |cap, epochs, share| {
+        let estimate = estimate_share(costs, work, cap, epochs, share);
         Plan {
             cap,
             epochs,
+            share,
             estimate,
             fits: estimate.total() <= budget,
         }
     };
+    let plan = |cap, epochs| plan_share(cap, epochs, 1.0);
     let whole = plan(None, work.epochs);
     if whole.fits {
         return whole;
+    }
+    if work.floor {
+        return fit_over_floor(budget, work, plan_share);
     }
     let largest = work.train_per_class.iter().copied().max().unwrap_or(0);
     let min_epochs = work.epochs.min(MIN_EPOCHS);
@@ -169,6 +206,58 @@ pub fn fit(budget: f64, costs: &Costs, work: &Work) -> Plan {
     plan(Some(FLOOR), min_epochs)
 }
 
+/// [`fit`] for a run with the frozen candidate, which needs only one pass over each image: every
+/// image is cached and gets the floor first; the fine-tuning epochs take what time is left
+/// (fewer epochs, down to [`MIN_EPOCHS`], then a share of each epoch's batches down to
+/// [`MIN_EPOCH_SHARE`], then none: the floor alone). Thinning the images comes last, when even
+/// the floor over every image and Test do not fit (a thinned set of photos loses views that
+/// every later step would have used; the floor on every photo of a 245-photo set scored 5 points
+/// above fine-tuning on it).
+fn fit_over_floor(
+    budget: f64,
+    work: &Work,
+    plan: impl Fn(Option<usize>, usize, f64) -> Plan,
+) -> Plan {
+    let floor_only = plan(None, 0, 1.0);
+    if floor_only.fits {
+        let epoch = plan(None, 1, 1.0).estimate.epochs;
+        let left = budget - floor_only.estimate.total();
+        let epochs = ((left / epoch.max(1e-9)).floor() as usize).min(work.epochs);
+        let min_epochs = work.epochs.min(MIN_EPOCHS);
+        if epochs >= min_epochs && epochs > 0 {
+            return plan(None, epochs, 1.0);
+        }
+        // Validation runs whole in a shortened epoch: the share is of the training part.
+        let validation = plan(None, 1, 0.0).estimate.epochs;
+        let share = (left / min_epochs.max(1) as f64 - validation) / (epoch - validation).max(1e-9);
+        if min_epochs > 0 && share >= MIN_EPOCH_SHARE {
+            // Rounded down to a hundredth, so that the plan stays within the budget.
+            return plan(None, min_epochs, (share * 100.0).floor() / 100.0);
+        }
+        return floor_only;
+    }
+    let largest = work.train_per_class.iter().copied().max().unwrap_or(0);
+    let (mut lo, mut hi) = (FLOOR, largest);
+    if !plan(Some(lo), 0, 1.0).fits {
+        return plan(Some(FLOOR), 0, 1.0);
+    }
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if plan(Some(mid), 0, 1.0).fits {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    plan(Some(lo), 0, 1.0)
+}
+
+/// Whether `plan` trains on every image of `work` in the recipe's whole epochs: what a size
+/// must allow to be chosen by [`fit_size`].
+fn keeps_everything(plan: &Plan, work: &Work) -> bool {
+    plan.cap.is_none() && plan.epochs >= work.epochs && plan.share >= 1.0
+}
+
 /// Where a planned run must end, for its epochs to keep to it (see [`epoch_share`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Deadline {
@@ -178,6 +267,8 @@ pub struct Deadline {
     pub epoch: f64,
     /// The planned seconds of Test.
     pub test: f64,
+    /// The planned share of each epoch's batches (1: whole epochs).
+    pub share: f64,
 }
 
 /// The epochs are never shortened below this share of their training images: beyond it the run
@@ -229,10 +320,18 @@ pub fn grow_cap(
     current: usize,
 ) -> Option<Plan> {
     let capped = whole.train_per_class.iter().any(|&n| n > current);
-    if plan.cap.is_some() || !plan.fits || !capped {
+    if plan.cap.is_some() || !plan.fits || !capped || plan.share < 1.0 {
         return None;
     }
-    let grown = fit(budget, costs, whole);
+    // More frames never at the price of the fine-tuning epochs.
+    let grown = fit(
+        budget,
+        costs,
+        &Work {
+            floor: false,
+            ..whole.clone()
+        },
+    );
     let larger = grown.cap.is_none_or(|c| c > current);
     (grown.fits && grown.epochs == plan.epochs && larger).then_some(grown)
 }
@@ -261,6 +360,7 @@ pub fn scale(costs: &Costs, from: i64, to: i64) -> Costs {
         step: costs.step * r,
         val: costs.val * r,
         test: costs.test * r,
+        head: costs.head,
     }
 }
 
@@ -281,7 +381,7 @@ pub fn fit_size(
     sizes
         .iter()
         .copied()
-        .find(|&s| at(s).cap.is_none())
+        .find(|&s| keeps_everything(&at(s), work))
         .or(sizes.last().copied())
 }
 
@@ -323,6 +423,7 @@ mod tests {
         step: 0.010,
         val: 0.002,
         test: 0.025,
+        head: 0.0,
     };
 
     fn work(train: &[usize], epochs: usize) -> Work {
@@ -333,6 +434,7 @@ mod tests {
             copies: 0,
             test: 1000,
             epochs,
+            floor: false,
             spent: 10.0,
         }
     }
@@ -344,6 +446,7 @@ mod tests {
             at: 300.0,
             epoch: 45.0,
             test: 50.0,
+            share: 1.0,
         };
         // On plan: three more epochs of 45 s and Test fit (120 + 135 + 50 = 305 > 300 by 5 s:
         // shortened a little).
@@ -364,6 +467,7 @@ mod tests {
             at: 300.0,
             epoch: 45.0,
             test: 50.0,
+            share: 1.0,
         };
         // Epochs of 100 steps. The first, 54 s: 300 - 120 - 60 = 120 s for 3 x 54: 75 steps.
         assert_eq!(
@@ -390,6 +494,52 @@ mod tests {
         assert!((e.epochs - 4.0 * (0.010 * 990.0 + 0.002 * 110.0)).abs() < 1e-9);
         assert!((e.test - 25.0).abs() < 1e-9);
         assert!((e.total() - (10.0 + 22.0 + 40.48 + 25.0)).abs() < 1e-9);
+        // The frozen candidate adds one pass of the upper blocks over each cached image.
+        let with_floor = Work { floor: true, ..w };
+        let e = estimate(&COSTS, &with_floor, None, 4);
+        assert!((e.floor - 0.002 * 1100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn on_a_machine_three_times_slower_every_image_stays_on_the_frozen_candidate() {
+        // 7 classes of 320 photos, validation 35 each, 560 Test: on this cost model the whole
+        // run (4 epochs) takes ~200 s and fits 300 s.
+        let mut w = work(&[320; 7], 4);
+        w.floor = true;
+        let p = fit(300.0, &COSTS, &w);
+        assert_eq!((p.cap, p.epochs, p.share, p.fits), (None, 4, 1.0, true));
+        let times = |k: f64| Costs {
+            cache: k * COSTS.cache,
+            step: k * COSTS.step,
+            val: k * COSTS.val,
+            test: k * COSTS.test,
+            head: k * COSTS.head,
+        };
+        // Twice as slow: every image is cached and gets the floor; fine-tuning takes the time
+        // that is left (2 epochs).
+        let p = fit(300.0, &times(2.0), &w);
+        assert_eq!(
+            (p.cap, p.epochs, p.share, p.fits),
+            (None, 2, 1.0, true),
+            "{p:?}"
+        );
+        // Three times slower: the frozen candidate alone, on every image.
+        let slow = times(3.0);
+        let p = fit(300.0, &slow, &w);
+        assert_eq!((p.cap, p.epochs, p.fits), (None, 0, true), "{p:?}");
+        // Between the two, fine-tuning gets a share of each of its 2 epochs.
+        let p = fit(300.0, &times(2.5), &w);
+        assert!(
+            p.cap.is_none() && p.epochs == 2 && p.share < 1.0 && p.fits,
+            "{p:?}"
+        );
+        // Without the floor the same machine thins the photos.
+        w.floor = false;
+        assert!(fit(300.0, &slow, &w).cap.is_some());
+        // With it, thinning comes only when the floor on every image cannot fit.
+        w.floor = true;
+        let p = fit(60.0, &slow, &w);
+        assert!(p.cap.is_some() && p.epochs == 0, "{p:?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! blocks forward and backward, whole-network scoring), each part twice because the first pass
 //! pays libtorch's one-time setup. The model is left exactly as it was.
 use super::budget::Costs;
+use super::floor;
 use super::inputs::{CacheJob, Inputs};
 use super::optim::Optimizer;
 use super::split::Data;
@@ -140,6 +141,30 @@ pub fn measure(
         step,
         val,
         test,
+        head: match super::has_floor(cfg, model) {
+            true => head_step(model, cfg, data.classes.len())?,
+            false => 0.0,
+        },
+    })
+}
+
+/// Seconds per row of a step of the frozen candidate's head (see [`floor::train_head`]), on
+/// random features of the backbone's width: the head's cost does not depend on the images.
+fn head_step(model: &Classifier, cfg: &TrainConfig, classes: usize) -> Result<f64> {
+    let rows = 4 * floor::BATCH;
+    let dim = model.backbone.arch.feature_dim;
+    let x = Tensor::randn([rows, dim], (tch::Kind::Float, tch::Device::Cpu));
+    let y: Vec<i64> = (0..rows).map(|i| i % classes.max(1) as i64).collect();
+    let how = floor::HeadTraining {
+        head: cfg.head,
+        classes: classes as i64,
+        smoothing: cfg.label_smoothing,
+        balance: crate::run::config::Balance::None,
+        seed: cfg.seed,
+        holdout: cfg.holdout,
+    };
+    per_item(rows as usize, 2, || {
+        floor::train_head(how, floor::Rows { x: &x, y: &y }, 1, |_, _| {}).map(|_| ())
     })
 }
 

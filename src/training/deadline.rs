@@ -6,6 +6,24 @@ use super::session::Session;
 use crate::run::history::{Progress, Shortened};
 
 impl Session<'_> {
+    /// Before the first epoch of a plan that gave the fine-tuning a share of each epoch's
+    /// batches (see [`budget::fit`]): the cut, from epoch 1.
+    pub(super) fn keep_to_plan(&self, progress: &mut Progress, epoch: usize, input: &Inputs) {
+        let Some((_, deadline)) = self.deadline else {
+            return;
+        };
+        if epoch != 1 || progress.shortened.is_some() || deadline.share >= 1.0 {
+            return;
+        }
+        let full = self.batches(input, epoch).len();
+        let steps = ((deadline.share * full as f64).ceil() as usize).clamp(1, full);
+        progress.shortened = Some(Shortened {
+            from_epoch: 1,
+            steps,
+            before: None,
+        });
+    }
+
     /// Before `epoch`: when the epochs so far ran too slow for the rest and Test to end by the
     /// deadline, shortens each remaining epoch to the share of its batches that fits (see
     /// [`budget::remaining_steps`]), and says so. Checked before every epoch, so a run whose

@@ -2,9 +2,13 @@
 //! run folder gets the typed run files; the caller asks `reports` for curves and report.html.
 pub mod balance;
 pub mod budget;
+mod candidates;
+pub mod choose;
 pub mod costs;
 mod deadline;
 pub mod feature_rows;
+pub mod floor;
+pub mod folds;
 pub mod inputs;
 pub mod optim;
 pub mod plan;
@@ -152,6 +156,10 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
         )));
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), rt.device)?;
+    let floor = has_floor(&cfg, &model);
+    if floor && !cfg.method.fine_tunes() {
+        cfg.epochs = 0;
+    }
     let mut deadline = None;
     if !resume && let Some(budget) = cfg.time_budget {
         let planning = Planning {
@@ -163,30 +171,7 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
         };
         deadline = keep_to_budget(&mut cfg, &mut data, budget, planning)?;
     }
-    let mut progress = Progress::default();
-    if resume {
-        if writes {
-            let (state, saved) = folder.read_checkpoint(&vs)?;
-            optimizer.load_state(&state)?;
-            progress = saved;
-        }
-        if let Some(g) = group {
-            progress = ranks::share_checkpoint(&vs, &mut optimizer, &progress, g)?;
-        }
-        say!(
-            "graft: resuming {} after epoch {}",
-            opts.out.display(),
-            progress.history.len()
-        );
-        if writes {
-            // Records how the run goes on (the number of processes may have changed).
-            folder.write_config(&cfg)?;
-        }
-    } else if writes {
-        folder.write_config(&cfg)?;
-        folder.write_classes(&data.classes)?;
-        write_dataset_files(&folder, &cfg, &data)?;
-    }
+    let mut progress = start_progress(&cfg, &data, (&vs, &mut optimizer), opts, resume)?;
     let mut s = Session {
         cfg: &cfg,
         opts,
@@ -200,10 +185,51 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
         deadline: deadline.filter(|_| group.is_none()).map(|d| (start, d)),
     };
     let (train_in, val_in) = s.inputs(&data, resume, &mut progress)?;
+    if floor && progress.floor.is_none() {
+        s.train_floor(&train_in, &val_in, &optimizer, &mut progress)?;
+    }
     s.epochs(&train_in, &val_in, &mut optimizer, &mut progress)?;
     // The cache is not needed for Test: its memory goes back before the whole network runs.
     drop((train_in, val_in));
     s.finish(&data, progress, start)
+}
+
+/// The progress a run starts from: none for a new run (whose settings and dataset files are
+/// written), the checkpoint's on resuming (shared with every rank).
+fn start_progress(
+    cfg: &TrainConfig,
+    data: &split::Data,
+    (vs, optimizer): (&nn::VarStore, &mut Optimizer),
+    opts: &TrainOptions,
+    resume: bool,
+) -> Result<Progress> {
+    let folder = RunFolder::new(&opts.out);
+    let (group, writes) = (opts.runtime.group, opts.runtime.leads());
+    let mut progress = Progress::default();
+    if resume {
+        if writes {
+            let (state, saved) = folder.read_checkpoint(vs)?;
+            optimizer.load_state(&state)?;
+            progress = saved;
+        }
+        if let Some(g) = group {
+            progress = ranks::share_checkpoint(vs, optimizer, &progress, g)?;
+        }
+        say!(
+            "graft: resuming {} after epoch {}",
+            opts.out.display(),
+            progress.history.len()
+        );
+        if writes {
+            // Records how the run goes on (the number of processes may have changed).
+            folder.write_config(cfg)?;
+        }
+    } else if writes {
+        folder.write_config(cfg)?;
+        folder.write_classes(&data.classes)?;
+        write_dataset_files(&folder, cfg, data)?;
+    }
+    Ok(progress)
 }
 
 /// What a run computes in, said: a new run in its runtime's precision; a resumed one in the
@@ -258,6 +284,46 @@ fn more_frames(
         grown.cap.map_or("all".into(), |c| c.to_string())
     );
     Some(grown)
+}
+
+/// Says the plan: the images, the candidates and epochs, and where its time goes.
+fn say_plan(plan: &budget::Plan, floor: bool) {
+    let e = plan.estimate;
+    let training = match (plan.epochs, floor) {
+        (0, true) => "the frozen candidate only (no time for fine-tuning)".to_string(),
+        (n, floor) => format!(
+            "{}{n} epochs{}",
+            if floor {
+                "the frozen candidate, then "
+            } else {
+                ""
+            },
+            if plan.share < 1.0 {
+                format!(" of {:.0}% of the batches each", 100.0 * plan.share)
+            } else {
+                String::new()
+            }
+        ),
+    };
+    say!(
+        "graft: budget: plan: {}, {training}: planned {:.0} s (so far {:.0} s, cache {:.0} s, frozen candidate {:.0} s, epochs {:.0} s, Test {:.0} s)",
+        plan.cap.map_or("every image".into(), |c| format!(
+            "at most {c} training images per class"
+        )),
+        e.total(),
+        e.spent,
+        e.cache,
+        e.floor,
+        e.epochs,
+        e.test
+    );
+}
+
+/// Whether the run trains the frozen candidate: its method has one, and the frozen blocks'
+/// outputs are cached below blocks that would fine-tune.
+pub fn has_floor(cfg: &TrainConfig, model: &Classifier) -> bool {
+    let blocks = model.backbone.blocks.len();
+    cfg.method.has_floor() && cfg.cache && (1..blocks).contains(&model.trainable_from)
 }
 
 /// Notes in `cfg` how many processes train it (saying so when a resumed run changes that).
@@ -320,6 +386,7 @@ fn keep_to_budget(
         copies: cfg.cache_augmented_copies,
         test: data.test.as_ref().map_or(0, Labelled::len),
         epochs: cfg.epochs,
+        floor: has_floor(cfg, model),
         spent: spent()?,
     };
     let sizes = budget::sizes(cfg.size, cfg.size_floor);
@@ -350,28 +417,19 @@ fn keep_to_budget(
         data.cap(cfg);
     }
     cfg.epochs = plan.epochs;
+    say_plan(&plan, work.floor);
     let e = plan.estimate;
-    say!(
-        "graft: budget: plan: {}, {} epochs: planned {:.0} s (so far {:.0} s, cache {:.0} s, epochs {:.0} s, Test {:.0} s)",
-        plan.cap.map_or("every image".into(), |c| format!(
-            "at most {c} training images per class"
-        )),
-        plan.epochs,
-        e.total(),
-        e.spent,
-        e.cache,
-        e.epochs,
-        e.test
-    );
     if !plan.fits {
         say!(
             "graft: warning: the budget of {budget:.0} s cannot be kept: the smallest plan takes about {:.0} s (--time-budget to allow more)",
             e.total()
         );
     }
+    let whole_epoch = budget::estimate(&costs, &work, plan.cap, 1).epochs;
     Ok(Some(budget::Deadline {
         at: budget,
-        epoch: e.epochs / plan.epochs.max(1) as f64,
+        epoch: whole_epoch,
         test: e.test,
+        share: plan.share,
     }))
 }

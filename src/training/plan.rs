@@ -31,31 +31,22 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
     }
     let native = cfg.backbone.native_size;
     let side = traits.median_short_side as i64;
-    // A time budget may trade resolution for images down to the images' own size.
-    cfg.size_floor = (side < cfg.size.min(native)).then(|| {
-        let steps = (cfg.size - side.max(cfg.backbone.min_size)) / SIZE_STEP;
-        cfg.size - steps * SIZE_STEP
+    // The pretrained features are best at the size the network learned them (the frozen
+    // candidate uses them as they are): the native size, which a time budget may lower, down
+    // to the images' own size, rather than thin the images.
+    cfg.size = native;
+    cfg.size_floor = (side < native).then(|| {
+        let steps = (native - side.max(cfg.backbone.min_size)) / SIZE_STEP;
+        native - steps * SIZE_STEP
     });
     let size = if side >= native {
-        cfg.size = native;
         format!(
             "{native} px, the network's native size: the images are larger (median shorter side {side} px)"
         )
-    } else if cfg.size == native {
+    } else {
         format!(
             "{native} px, the network's native size, though the images are smaller (median shorter side {side} px)"
         )
-    } else {
-        format!(
-            "{} px, the recipe's size for {}: the images are smaller than its native {native} px (median shorter side {side} px)",
-            cfg.size, cfg.backbone
-        )
-    };
-    let size = match cfg.size_floor {
-        Some(floor) if floor < cfg.size => format!(
-            "{size}; a time budget may lower it to {floor} px, not below the images' own size, rather than thin the images"
-        ),
-        _ => size,
     };
     let share = traits.near_identical_neighbours;
     let pct = 100.0 * share;
@@ -135,14 +126,14 @@ mod tests {
     fn small_video_frames_and_large_photos_get_different_plans() {
         let arch = Arch::named("inception-v3").unwrap();
         let fresh = || crate::training::recipe::fast(arch, "t".into(), None);
-        // 100 px frames of turning fruit: the recipe's 187 px, capped at 64 per class.
+        // 100 px frames of turning fruit: the native 299 px, capped at 64 per class.
         let mut frames = fresh();
         let why = adapt(&mut frames, &traits(100, 0.93));
-        assert_eq!((frames.size, frames.max_per_class), (187, Some(64)));
+        assert_eq!((frames.size, frames.max_per_class), (299, Some(64)));
         // A budget with time to spare may take more frames.
         assert!(frames.cap_grows);
         assert_eq!(frames.holdout, Holdout::Blocks);
-        // A budget may lower its 187 px to 107 px (the images are 100 px), not below.
+        // A budget may lower its 299 px to 107 px (the images are 100 px), not below.
         assert_eq!(frames.size_floor, Some(107));
         assert!(why[1].1.contains("93% of 400"), "{why:?}");
         // 400 px photos, each its own: native size, every image.

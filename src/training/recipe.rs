@@ -6,7 +6,7 @@ use crate::engine::Precision;
 use crate::models::Arch;
 use crate::models::classifier::{HeadConfig, HeadInit};
 use crate::run::config::{
-    Balance, FORMAT_VERSION, Freeze, OptimizerConfig, Schedule, TrainConfig, Validation,
+    Balance, FORMAT_VERSION, Freeze, Method, OptimizerConfig, Schedule, TrainConfig, Validation,
 };
 use std::path::PathBuf;
 
@@ -49,6 +49,7 @@ pub fn seed(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         holdout: Holdout::Random,
         size_floor: None,
         cap_grows: false,
+        method: Method::FineTune,
         precision: Precision::Fp32,
         distributed: None,
     }
@@ -99,6 +100,7 @@ pub fn fast(backbone: Arch, train_dir: PathBuf, test_dir: Option<PathBuf>) -> Tr
         holdout: Holdout::Random,
         size_floor: None,
         cap_grows: false,
+        method: Method::Auto,
         precision: Precision::Fp32,
         distributed: None,
     }

@@ -49,6 +49,8 @@ pub struct TrainOutcome {
     pub seconds: f64,
     /// Files that could not be used, each named once.
     pub skipped: Skips,
+    /// Which candidate the model is, when the run had two.
+    pub choice: Option<crate::run::candidates::Choice>,
 }
 
 /// Everything one run's steps share.
@@ -137,11 +139,12 @@ impl Session<'_> {
                 .wrapping_mul(1000)
                 .wrapping_add(epoch as i64);
             tch::manual_seed(epoch_seed);
+            self.keep_to_plan(progress, epoch, train_in);
             self.keep_to_deadline(progress, epoch, train_in);
             let (loss, accuracy) = self
                 .train_epoch(optimizer, train_in, epoch, progress.shortened)
                 .map_err(|e| self.interrupted_or(e, progress))?;
-            let val = self.validate(val_in)?;
+            let (val, right) = self.validate(val_in)?;
             let rec = EpochRecord {
                 epoch,
                 loss,
@@ -151,6 +154,9 @@ impl Session<'_> {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             let best = progress.record(rec.clone());
+            if best {
+                progress.best_val_correct = right;
+            }
             say!(
                 "epoch {epoch}/{total}: loss {:.4} accuracy {:.4} | val_loss {:.4} val_accuracy {:.4} | {:.1} s{}",
                 rec.loss,
@@ -291,8 +297,8 @@ impl Session<'_> {
     }
 
     /// Scores the validation inputs in inference mode (with a group, each rank its share; every
-    /// rank gets the metrics over all of them).
-    fn validate(&mut self, input: &Inputs) -> Result<Metrics> {
+    /// rank gets the metrics over all of them), and whether each came out right.
+    fn validate(&mut self, input: &Inputs) -> Result<(Metrics, Vec<bool>)> {
         let group = self.rt.group;
         let order: Vec<usize> = crate::distributed::share(input.len(), group).collect();
         let mut scorer = Scorer::new(&self.classes);
@@ -308,7 +314,7 @@ impl Session<'_> {
                 Ok(())
             })
         })?;
-        scorer.finish_over(group)
+        scorer.finish_each_over(group)
     }
 
     /// Ends on the best epoch's weights (stopped early or not), saves the model, scores Test
@@ -320,19 +326,9 @@ impl Session<'_> {
         start: Instant,
     ) -> Result<TrainOutcome> {
         let group = self.rt.group;
-        if self.writes() {
-            self.folder.read_weights(&self.folder.best(), &self.vs)?;
-        }
+        let choice = self.restore_kept(&progress)?;
         if let Some(g) = group {
             super::ranks::broadcast_vars(&self.vs, g)?;
-        }
-        if let Some(best) = progress.best() {
-            say!(
-                "graft: restored the weights of epoch {} (val_loss {:.4}, val_accuracy {:.4})",
-                best.epoch,
-                best.val_loss,
-                best.val_accuracy
-            );
         }
         if self.writes() {
             self.folder.write_weights(&self.folder.model(), &self.vs)?;
@@ -356,15 +352,20 @@ impl Session<'_> {
         let seconds = Seconds {
             total: start.elapsed().as_secs_f64(),
             cache: progress.cache_seconds,
+            floor: progress.floor.as_ref().map_or(0.0, |f| f.seconds),
             epochs: progress.history.iter().map(|r| r.seconds).sum(),
             test: test_start.elapsed().as_secs_f64(),
         };
-        let metrics = RunMetrics::new(
-            progress.best_epoch,
-            progress.best_val_accuracy,
-            seconds.clone(),
-            test.clone(),
-        );
+        let frozen_kept = choice
+            .as_ref()
+            .is_some_and(|c| c.kept == crate::run::candidates::Candidate::Frozen);
+        let (best_epoch, best_val) = match (&progress.floor, frozen_kept) {
+            (Some(f), true) => (0, f.val_accuracy),
+            _ => (progress.best_epoch, progress.best_val_accuracy),
+        };
+        let mut metrics = RunMetrics::new(best_epoch, best_val, seconds.clone(), test.clone());
+        metrics.floor = progress.floor.clone();
+        metrics.choice = choice.clone();
         if self.writes() {
             self.folder.write_metrics(&metrics)?;
         }
@@ -373,6 +374,7 @@ impl Session<'_> {
             test,
             seconds: seconds.total,
             skipped: self.skips,
+            choice,
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::data::layout::{self, Source};
 use crate::error::bad_input;
 use crate::models::Arch;
 use crate::models::classifier::HeadInit;
-use crate::run::config::{Balance, Freeze, Schedule, TrainConfig, Validation};
+use crate::run::config::{Balance, Freeze, Method, Schedule, TrainConfig, Validation};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,7 @@ pub struct Overrides {
     pub balance: Option<Balance>,
     pub holdout: Option<Holdout>,
     pub freeze: Option<Freeze>,
+    pub method: Option<Method>,
     pub no_cache: bool,
     pub augmented_copies: Option<usize>,
     pub epochs: Option<usize>,
@@ -196,6 +197,7 @@ fn apply(c: &mut TrainConfig, over: &Overrides) -> Result<()> {
         c.balance => over.balance,
         c.holdout => over.holdout,
         c.freeze => over.freeze,
+        c.method => over.method,
         c.label_smoothing => over.label_smoothing,
         c.cache_augmented_copies => over.augmented_copies,
         c.epochs => over.epochs,
