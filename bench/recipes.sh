@@ -97,7 +97,7 @@ echo "| data | precision | test accuracy | validation accuracy | wall | planned 
 echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "Validation against Test, per candidate (frozen: k-fold held-out predictions on the validation images; images only the fine-tuned / only the frozen got right):"
+echo "Validation against Test, per candidate (both trained on Training alone and scored on the same validation images; images only the fine-tuned / only the frozen got right):"
 echo "| data | precision | frozen validation | fine-tuned validation | only fine-tuned / only frozen | kept | frozen Test | fine-tuned Test | kept Test's better |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ranks[@]}"

@@ -185,25 +185,32 @@ pub fn fit(budget: f64, costs: &Costs, work: &Work) -> Plan {
     if work.floor {
         return fit_over_floor(budget, work, plan_share);
     }
-    let largest = work.train_per_class.iter().copied().max().unwrap_or(0);
     let min_epochs = work.epochs.min(MIN_EPOCHS);
     for epochs in (min_epochs..=work.epochs).rev() {
-        // The estimate grows with the cap: the largest cap that fits, by bisection.
-        let (mut lo, mut hi) = (FLOOR, largest);
-        if !plan(Some(lo), epochs).fits {
-            continue;
+        if let Some(p) = largest_cap(work, |cap| plan(cap, epochs)) {
+            return p;
         }
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            if plan(Some(mid), epochs).fits {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        return plan(Some(lo), epochs);
     }
     plan(Some(FLOOR), min_epochs)
+}
+
+/// The plan `plan(Some(cap))` with the largest cap from [`FLOOR`] up to `work`'s largest class
+/// that fits, by bisection (the estimate grows with the cap); `None` if not even [`FLOOR`] fits.
+fn largest_cap(work: &Work, plan: impl Fn(Option<usize>) -> Plan) -> Option<Plan> {
+    let largest = work.train_per_class.iter().copied().max().unwrap_or(0);
+    let (mut lo, mut hi) = (FLOOR, largest.max(FLOOR));
+    if !plan(Some(lo)).fits {
+        return None;
+    }
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if plan(Some(mid)).fits {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(plan(Some(lo)))
 }
 
 /// [`fit`] for a run with the frozen candidate, which needs only one pass over each image: every
@@ -236,20 +243,7 @@ fn fit_over_floor(
         }
         return floor_only;
     }
-    let largest = work.train_per_class.iter().copied().max().unwrap_or(0);
-    let (mut lo, mut hi) = (FLOOR, largest);
-    if !plan(Some(lo), 0, 1.0).fits {
-        return plan(Some(FLOOR), 0, 1.0);
-    }
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if plan(Some(mid), 0, 1.0).fits {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    plan(Some(lo), 0, 1.0)
+    largest_cap(work, |cap| plan(cap, 0, 1.0)).unwrap_or_else(|| plan(Some(FLOOR), 0, 1.0))
 }
 
 /// Whether `plan` trains on every image of `work` in the recipe's whole epochs: what a size
@@ -323,17 +317,25 @@ pub fn grow_cap(
     if plan.cap.is_some() || !plan.fits || !capped || plan.share < 1.0 {
         return None;
     }
-    // More frames never at the price of the fine-tuning epochs.
-    let grown = fit(
-        budget,
-        costs,
-        &Work {
-            floor: false,
-            ..whole.clone()
-        },
-    );
-    let larger = grown.cap.is_none_or(|c| c > current);
-    (grown.fits && grown.epochs == plan.epochs && larger).then_some(grown)
+    // More frames never at the price of the fine-tuning epochs (the frozen candidate's pass
+    // over them counted).
+    let at = |cap| {
+        let estimate = estimate(costs, whole, cap, plan.epochs);
+        Plan {
+            cap,
+            epochs: plan.epochs,
+            share: 1.0,
+            estimate,
+            fits: estimate.total() <= budget,
+        }
+    };
+    let every = at(None);
+    let grown = if every.fits {
+        every
+    } else {
+        largest_cap(whole, at)?
+    };
+    grown.cap.is_none_or(|c| c > current).then_some(grown)
 }
 
 /// Pixels between the input sizes the budget may choose: the stride at the cached cut of every

@@ -141,7 +141,7 @@ pub fn measure(
         step,
         val,
         test,
-        head: match super::has_floor(cfg, model) {
+        head: match floor::applies(cfg, model) {
             true => head_step(model, cfg, data.classes.len())?,
             false => 0.0,
         },

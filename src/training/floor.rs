@@ -9,6 +9,7 @@ use super::inputs::{Inputs, ModelInput};
 use crate::data::loader::{self, Skips};
 use crate::models::classifier::{Classifier, Head, HeadConfig};
 use crate::run::candidates::Floor;
+use crate::run::config::TrainConfig;
 use anyhow::Result;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -24,6 +25,13 @@ pub const MAX_EPOCHS: usize = 40;
 pub const MAX_ROWS: usize = 50_000;
 /// Rows of a head's step: the head is small, and larger steps spend less on overhead.
 pub const BATCH: i64 = 128;
+
+/// Whether the run trains the frozen candidate: its method has one, and the frozen blocks'
+/// outputs are cached below blocks that would fine-tune.
+pub fn applies(cfg: &TrainConfig, model: &Classifier) -> bool {
+    let blocks = model.backbone.blocks.len();
+    cfg.method.has_floor() && cfg.cache && (1..blocks).contains(&model.trainable_from)
+}
 
 /// Pooled features [N, D] (float32, CPU) of the cached inputs' plain rows (augmented copies
 /// left out: they would put an image in two folds).

@@ -156,7 +156,7 @@ pub fn train(planned: Planned, opts: &TrainOptions, resume: bool) -> Result<Trai
         )));
     }
     let (vs, model, mut optimizer) = build_model(&cfg, data.classes.len(), rt.device)?;
-    let floor = has_floor(&cfg, &model);
+    let floor = floor::applies(&cfg, &model);
     if floor && !cfg.method.fine_tunes() {
         cfg.epochs = 0;
     }
@@ -319,13 +319,6 @@ fn say_plan(plan: &budget::Plan, floor: bool) {
     );
 }
 
-/// Whether the run trains the frozen candidate: its method has one, and the frozen blocks'
-/// outputs are cached below blocks that would fine-tune.
-pub fn has_floor(cfg: &TrainConfig, model: &Classifier) -> bool {
-    let blocks = model.backbone.blocks.len();
-    cfg.method.has_floor() && cfg.cache && (1..blocks).contains(&model.trainable_from)
-}
-
 /// Notes in `cfg` how many processes train it (saying so when a resumed run changes that).
 fn record_ranks(cfg: &mut TrainConfig, group: Option<&Group>, resumed: bool) {
     let ran = group.map(|g| Distributed {
@@ -386,7 +379,7 @@ fn keep_to_budget(
         copies: cfg.cache_augmented_copies,
         test: data.test.as_ref().map_or(0, Labelled::len),
         epochs: cfg.epochs,
-        floor: has_floor(cfg, model),
+        floor: floor::applies(cfg, model),
         spent: spent()?,
     };
     let sizes = budget::sizes(cfg.size, cfg.size_floor);
@@ -425,7 +418,9 @@ fn keep_to_budget(
             e.total()
         );
     }
-    let whole_epoch = budget::estimate(&costs, &work, plan.cap, 1).epochs;
+    // A whole epoch's planned seconds (validation, a small part, counted as if it shrank with
+    // the share too).
+    let whole_epoch = e.epochs / plan.epochs.max(1) as f64 / plan.share;
     Ok(Some(budget::Deadline {
         at: budget,
         epoch: whole_epoch,

@@ -2,6 +2,7 @@
 use crate::reports::curves::Curve;
 use crate::reports::html::{compact, duration, esc, percent};
 use crate::reports::run_data::RunData;
+use crate::run::candidates::Candidate;
 use crate::run::config::TrainConfig;
 
 /// A config value in one line, as the report shows it.
@@ -52,11 +53,13 @@ pub fn header(data: &RunData, name: &str) -> String {
         best.and_then(|b| data.history.iter().find(|r| r.epoch == b))
             .map(|r| r.val_accuracy)
     });
+    let kept = m.and_then(|m| m.choice.as_ref()).map(|c| c.kept);
     cards += &card(
         "best epoch",
-        &match best {
-            Some(b) => format!("{b} of {}", data.history.len()),
-            None => "—".into(),
+        &match (best, kept) {
+            (_, Some(Candidate::Frozen)) => "the frozen candidate".into(),
+            (Some(b), _) => format!("{b} of {}", data.history.len()),
+            (None, _) => "—".into(),
         },
         "card-best-epoch",
     );
