@@ -387,34 +387,6 @@ pub fn fit_size(
         .or(sizes.last().copied())
 }
 
-/// Reads a duration: `600`, `90s`, `10m`, `1.5h`; `0` or `none` for no budget.
-pub fn parse_duration(s: &str) -> Result<Option<f64>, String> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "none" || t == "0" {
-        return Ok(None);
-    }
-    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => t.split_at(i),
-        None => (t.as_str(), "s"),
-    };
-    let scale = match unit {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "'{s}': use seconds, or a number with s, m or h (10m)"
-            ));
-        }
-    };
-    match number.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(Some(v * scale)),
-        _ => Err(format!(
-            "'{s}': not a positive duration (10m, 90s, 1.5h, none)"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,16 +602,5 @@ mod tests {
         assert!(tight.cap.unwrap() < 64);
         assert!(grow_cap(300.0, &COSTS, &whole, &tight, 64).is_none());
         assert!(grow_cap(600.0, &COSTS, &capped, &plan, 64).is_none());
-    }
-
-    #[test]
-    fn durations_read_as_a_user_writes_them() {
-        assert_eq!(parse_duration("10m"), Ok(Some(600.0)));
-        assert_eq!(parse_duration("90s"), Ok(Some(90.0)));
-        assert_eq!(parse_duration("1.5h"), Ok(Some(5400.0)));
-        assert_eq!(parse_duration("300"), Ok(Some(300.0)));
-        assert_eq!(parse_duration("none"), Ok(None));
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("-5m").is_err());
     }
 }

@@ -48,6 +48,12 @@ pub fn adapt(cfg: &mut TrainConfig, traits: &Traits) -> Vec<(Setting, String)> {
             "{native} px, the network's native size, though the images are smaller (median shorter side {side} px)"
         )
     };
+    let size = match cfg.size_floor {
+        Some(floor) if floor < cfg.size => format!(
+            "{size}; a time budget may lower it to {floor} px, not below the images' own size, rather than thin the images"
+        ),
+        _ => size,
+    };
     let share = traits.near_identical_neighbours;
     let pct = 100.0 * share;
     let pairs = traits.pairs;

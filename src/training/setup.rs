@@ -2,7 +2,6 @@
 //! [`plan::adapt`]), with what the user set applied over both. `graft train` only parses its
 //! arguments into [`Overrides`] and calls [`plan_run`], so a Rust caller gets the same run from
 //! the same inputs. The dataset read for the plan goes on to training.
-use super::budget;
 use super::plan;
 use super::recipe::{self, OptimizerKind};
 use crate::data::check;
@@ -237,5 +236,49 @@ fn apply(c: &mut TrainConfig, over: &Overrides) -> Result<()> {
 
 /// Parses a `--time-budget` value (10m, 90s, 1h; none for no limit) into seconds.
 pub fn parse_time_budget(s: &str) -> Result<Option<f64>> {
-    budget::parse_duration(s).map_err(|e| bad_input(format!("--time-budget {e}")))
+    parse_duration(s).map_err(|e| bad_input(format!("--time-budget {e}")))
+}
+
+/// Reads a duration: `600`, `90s`, `10m`, `1.5h`; `0` or `none` for no budget.
+pub fn parse_duration(s: &str) -> Result<Option<f64>, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "none" || t == "0" {
+        return Ok(None);
+    }
+    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t.as_str(), "s"),
+    };
+    let scale = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "'{s}': use seconds, or a number with s, m or h (10m)"
+            ));
+        }
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(Some(v * scale)),
+        _ => Err(format!(
+            "'{s}': not a positive duration (10m, 90s, 1.5h, none)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_user_writes_them() {
+        assert_eq!(parse_duration("10m"), Ok(Some(600.0)));
+        assert_eq!(parse_duration("90s"), Ok(Some(90.0)));
+        assert_eq!(parse_duration("1.5h"), Ok(Some(5400.0)));
+        assert_eq!(parse_duration("300"), Ok(Some(300.0)));
+        assert_eq!(parse_duration("none"), Ok(None));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-5m").is_err());
+    }
 }
