@@ -37,6 +37,18 @@ fn s(p: &Path) -> &str {
 }
 
 /// A quick run: frozen backbone at 75 px on cached features, a few epochs.
+/// Whether two weight files hold the same tensors under the same names, to the bit.
+fn same_weights(a: &Path, b: &Path) -> bool {
+    let (a, b) = (
+        graft::tensor_io::load(a).unwrap().tensors,
+        graft::tensor_io::load(b).unwrap().tensors,
+    );
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|((n1, x), (n2, y))| n1 == n2 && x.equal(y))
+}
+
 fn quick_train(data: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "--threads",
@@ -345,18 +357,10 @@ fn the_best_epoch_is_restored_even_without_early_stopping() {
         "{accs:?} vs {}",
         metrics["test_accuracy"]
     );
-    let model = graft::tensor_io::load(&run.join("model.safetensors"))
-        .unwrap()
-        .tensors;
-    let best_ckpt = graft::tensor_io::load(&run.join("checkpoints/best.safetensors"))
-        .unwrap()
-        .tensors;
-    assert!(
-        model
-            .iter()
-            .zip(&best_ckpt)
-            .all(|((n1, a), (n2, b))| n1 == n2 && a.equal(b))
-    );
+    assert!(same_weights(
+        &run.join("model.safetensors"),
+        &run.join("checkpoints/best.safetensors")
+    ));
     println!("validation (accuracy, loss) {records:?}, best epoch {best_epoch}");
 }
 
@@ -376,17 +380,10 @@ fn a_time_budget_with_room_changes_nothing_and_one_that_cannot_be_kept_thins_and
         "{planned}"
     );
     // Measuring the costs leaves the model as it was: the same run, to the bit.
-    let model = |run: &Path| {
-        graft::tensor_io::load(&run.join("model.safetensors"))
-            .unwrap()
-            .tensors
-    };
-    assert!(
-        model(&free)
-            .iter()
-            .zip(&model(&roomy))
-            .all(|((n1, a), (n2, b))| n1 == n2 && a.equal(b))
-    );
+    assert!(same_weights(
+        &free.join("model.safetensors"),
+        &roomy.join("model.safetensors")
+    ));
     assert_eq!(
         json(free.join("metrics.json"))["test_loss"],
         json(roomy.join("metrics.json"))["test_loss"]
@@ -417,16 +414,6 @@ fn a_time_budget_with_room_changes_nothing_and_one_that_cannot_be_kept_thins_and
 fn the_frozen_candidate_is_a_usable_model_first_and_stays_when_there_is_no_time_to_fine_tune() {
     cached_weights(arch("inception-v3"));
     let dir = tempfile::tempdir().unwrap();
-    let same = |a: &Path, b: &Path| {
-        let (a, b) = (
-            graft::tensor_io::load(a).unwrap().tensors,
-            graft::tensor_io::load(b).unwrap().tensors,
-        );
-        a.len() == b.len()
-            && a.iter()
-                .zip(&b)
-                .all(|((n1, x), (n2, y))| n1 == n2 && x.equal(y))
-    };
     // Both candidates: the model is the one the run says it kept, with both recorded.
     let both = dir.path().join("both");
     let run = |out: &Path, budget: &str| {
@@ -472,7 +459,7 @@ fn the_frozen_candidate_is_a_usable_model_first_and_stays_when_there_is_no_time_
         other => panic!("kept {other}"),
     };
     let checkpoints = both.join("checkpoints");
-    assert!(same(
+    assert!(same_weights(
         &both.join("model.safetensors"),
         &checkpoints.join(format!("{source}.safetensors"))
     ));
@@ -496,7 +483,7 @@ fn the_frozen_candidate_is_a_usable_model_first_and_stays_when_there_is_no_time_
         metrics["test_accuracy"].as_f64().unwrap() > 0.5,
         "{metrics}"
     );
-    assert!(same(
+    assert!(same_weights(
         &tight.join("model.safetensors"),
         &tight.join("checkpoints/frozen.safetensors")
     ));
@@ -619,16 +606,11 @@ fn a_run_interrupted_with_ctrl_c_resumes_to_the_same_result() {
             .collect()
     };
     assert_eq!(strip(&h1), strip(&h2));
-    let a = graft::tensor_io::load(&straight.join("model.safetensors"))
-        .unwrap()
-        .tensors;
-    let b = graft::tensor_io::load(&interrupted.join("model.safetensors"))
-        .unwrap()
-        .tensors;
     assert!(
-        a.iter()
-            .zip(&b)
-            .all(|((n1, x), (n2, y))| n1 == n2 && x.equal(y)),
+        same_weights(
+            &straight.join("model.safetensors"),
+            &interrupted.join("model.safetensors")
+        ),
         "resumed weights differ"
     );
 }

@@ -322,10 +322,7 @@ pub fn run(a: TrainArgs, runtime: Runtime, asked: Option<Precision>) -> Result<(
         .as_ref()
         .map(|m| format!("test accuracy {:.4} ({} images)", m.accuracy, m.count))
         .unwrap_or("no test set".into());
-    let frozen = outcome
-        .choice
-        .as_ref()
-        .filter(|c| c.kept == graft::run::candidates::Candidate::Frozen);
+    let frozen = outcome.choice.as_ref().filter(|c| c.kept_frozen());
     let best = match (frozen, &outcome.progress.floor) {
         (Some(_), Some(f)) => format!(
             ": the frozen candidate (validation accuracy {:.4}, {}-fold)",

@@ -73,11 +73,7 @@ impl<'a> Scorer<'a> {
 
     /// The metrics over everything every rank of `group` added (in rank order), on every rank.
     pub fn finish_over(self, group: Option<&Group>) -> Result<Metrics> {
-        let scored = match group {
-            Some(g) => g.all_gather_json(&self.scored)?,
-            None => self.scored,
-        };
-        Ok(metrics::compute(self.classes, &scored))
+        Ok(self.finish_each_over(group)?.0)
     }
 }
 

@@ -2,6 +2,7 @@
 //! metrics.json yet) still reports what it has.
 use crate::metrics::Metrics;
 use crate::run::RunFolder;
+use crate::run::candidates::Choice;
 use crate::run::config::TrainConfig;
 use crate::run::dataset_summary::DatasetSummary;
 use crate::run::history::{self, EpochRecord};
@@ -53,11 +54,7 @@ impl RunData {
     /// The best epoch: metrics.json's, else the training rule on the history; none when the run
     /// kept its frozen candidate (the model is no epoch's).
     pub fn best_epoch(&self) -> Option<usize> {
-        let frozen = |m: &RunMetrics| {
-            m.choice
-                .as_ref()
-                .is_some_and(|c| c.kept == crate::run::candidates::Candidate::Frozen)
-        };
+        let frozen = |m: &RunMetrics| m.choice.as_ref().is_some_and(Choice::kept_frozen);
         if self.metrics.as_ref().is_some_and(frozen) {
             return None;
         }

@@ -25,6 +25,13 @@ pub struct Choice {
     pub why: String,
 }
 
+impl Choice {
+    /// Whether the model is the frozen candidate.
+    pub fn kept_frozen(&self) -> bool {
+        self.kept == Candidate::Frozen
+    }
+}
+
 /// What the frozen candidate measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Floor {

@@ -29,14 +29,7 @@ impl Session<'_> {
         let x_train = floor::pooled(&self.model, train_in, plain, &mut self.skips)?;
         let x_val = floor::pooled(&self.model, val_in, val_in.len(), &mut self.skips)?;
         let (y_train, y_val) = (&train_in.set.labels[..plain], &val_in.set.labels[..]);
-        let how = HeadTraining {
-            head: cfg.head,
-            classes: self.classes.len() as i64,
-            smoothing: cfg.label_smoothing,
-            balance: cfg.balance,
-            seed: cfg.seed,
-            holdout: cfg.holdout,
-        };
+        let how = HeadTraining::of(cfg, self.classes.len());
         let train = Rows {
             x: &x_train,
             y: y_train,

@@ -155,14 +155,7 @@ fn head_step(model: &Classifier, cfg: &TrainConfig, classes: usize) -> Result<f6
     let dim = model.backbone.arch.feature_dim;
     let x = Tensor::randn([rows, dim], (tch::Kind::Float, tch::Device::Cpu));
     let y: Vec<i64> = (0..rows).map(|i| i % classes.max(1) as i64).collect();
-    let how = floor::HeadTraining {
-        head: cfg.head,
-        classes: classes as i64,
-        smoothing: cfg.label_smoothing,
-        balance: crate::run::config::Balance::None,
-        seed: cfg.seed,
-        holdout: cfg.holdout,
-    };
+    let how = floor::HeadTraining::of(cfg, classes);
     per_item(rows as usize, 2, || {
         floor::train_head(how, floor::Rows { x: &x, y: &y }, 1, |_, _| {}).map(|_| ())
     })

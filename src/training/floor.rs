@@ -79,6 +79,20 @@ pub struct HeadTraining {
     pub holdout: crate::data::labelled::Holdout,
 }
 
+impl HeadTraining {
+    /// The heads of `cfg`'s run over `classes` classes.
+    pub fn of(cfg: &TrainConfig, classes: usize) -> Self {
+        Self {
+            head: cfg.head,
+            classes: classes as i64,
+            smoothing: cfg.label_smoothing,
+            balance: cfg.balance,
+            seed: cfg.seed,
+            holdout: cfg.holdout,
+        }
+    }
+}
+
 /// A head trained on `train` for `epochs` epochs, calling `after(epoch, head)` after each.
 pub fn train_head(
     how: HeadTraining,

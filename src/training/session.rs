@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::models::Pass;
 use crate::models::classifier::{Classifier, Part};
 use crate::run::RunFolder;
+use crate::run::candidates::Choice;
 use crate::run::config::TrainConfig;
 use crate::run::history::{EpochRecord, Progress, Shortened};
 use crate::run::outcome::{RunMetrics, Seconds};
@@ -50,7 +51,7 @@ pub struct TrainOutcome {
     /// Files that could not be used, each named once.
     pub skipped: Skips,
     /// Which candidate the model is, when the run had two.
-    pub choice: Option<crate::run::candidates::Choice>,
+    pub choice: Option<Choice>,
 }
 
 /// Everything one run's steps share.
@@ -356,9 +357,7 @@ impl Session<'_> {
             epochs: progress.history.iter().map(|r| r.seconds).sum(),
             test: test_start.elapsed().as_secs_f64(),
         };
-        let frozen_kept = choice
-            .as_ref()
-            .is_some_and(|c| c.kept == crate::run::candidates::Candidate::Frozen);
+        let frozen_kept = choice.as_ref().is_some_and(Choice::kept_frozen);
         let (best_epoch, best_val) = match (&progress.floor, frozen_kept) {
             (Some(f), true) => (0, f.val_accuracy),
             _ => (progress.best_epoch, progress.best_val_accuracy),
