@@ -1,9 +1,11 @@
-//! The inference convolution (batch norm folded in), with its ReLU fused into the same oneDNN
-//! kernel in bf16 on a CPU whose oneDNN has bf16 kernels (`csrc/fused_conv.cpp`): there a
-//! separate bf16 ReLU pass costs as much as half the convolution on the stem's large
-//! activations. Elsewhere (fp32, CUDA, a CPU without AVX512-BW/VL/DQ or AVX-NE-CONVERT, where
-//! oneDNN's bf16 kernel refuses to run) libtorch's conv2d, the ReLU left to the caller.
-use crate::engine::{BridgeMessage, bridge_tensor, onednn_bf16};
+//! The inference convolution (batch norm folded in), with its activation (ReLU, ReLU6) fused
+//! into the same oneDNN kernel on the CPU, in fp32 and in bf16 where oneDNN has bf16 kernels
+//! (`csrc/fused_conv.cpp`): a separate activation pass reads and writes the whole output again,
+//! and the stems' outputs are the networks' largest. Elsewhere (CUDA, bf16 on a CPU without
+//! AVX512-BW/VL/DQ or AVX-NE-CONVERT, where oneDNN's bf16 kernel refuses to run) libtorch's
+//! conv2d, the activation left to the caller.
+use super::layers::Activation;
+use crate::engine::{BridgeMessage, bridge_tensor};
 use std::ffi::c_void;
 use tch::Tensor;
 
@@ -19,34 +21,27 @@ unsafe extern "C" {
         ph: i64,
         pw: i64,
         groups: i64,
-        relu: bool,
+        activation: i32,
         out: *mut *mut c_void,
-        relu_done: *mut bool,
+        activation_done: *mut bool,
     ) -> BridgeMessage;
 }
 
 /// `xs.conv2d(w, Some(b), stride, padding, 1, groups)` without gradients, under the thread's
-/// autocast, and whether its ReLU is applied too (asked for by `relu`; done where fused).
+/// autocast, and whether `activation` is applied too (where fused; never for `None`).
 pub fn conv2d(
-    xs: &Tensor,
-    weights: &(Tensor, Tensor),
-    stride: i64,
-    padding: [i64; 2],
-    groups: i64,
-    relu: bool,
-) -> (Tensor, bool) {
-    convolve(xs, weights, stride, padding, groups, relu && onednn_bf16())
-}
-
-/// [`conv2d`], fusing the ReLU only where `fuse` allows it.
-fn convolve(
     xs: &Tensor,
     (w, b): &(Tensor, Tensor),
     stride: i64,
     [ph, pw]: [i64; 2],
     groups: i64,
-    fuse: bool,
+    activation: Activation,
 ) -> (Tensor, bool) {
+    let code = match activation {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
+    };
     let ptr = |t: &Tensor| t.as_ptr() as *mut c_void;
     let mut done = false;
     let y = bridge_tensor("convolution", |out| {
@@ -61,7 +56,7 @@ fn convolve(
                 ph,
                 pw,
                 groups,
-                fuse,
+                code,
                 out,
                 &mut done,
             )
@@ -74,22 +69,28 @@ fn convolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::in_bf16;
+    use crate::engine::{in_bf16, onednn_bf16};
     use crate::models::test_tensors::{channels_last, relative, wavy};
 
+    /// The activation after libtorch's plain convolution.
+    fn activate(y: Tensor, activation: Activation) -> Tensor {
+        match activation {
+            Activation::None => y,
+            Activation::Relu => y.relu(),
+            Activation::Relu6 => y.relu6(),
+        }
+    }
+
     #[test]
-    fn a_fused_relu_gives_the_convolution_then_its_relu() {
-        let fuses = onednn_bf16();
+    fn a_fused_activation_gives_the_convolution_then_its_activation() {
+        let bf16 = onednn_bf16();
         eprintln!(
-            "oneDNN bf16 kernels on this CPU: {}; testing {} and the unfused path",
-            if fuses { "yes" } else { "no" },
-            if fuses {
-                "the fused kernel"
-            } else {
-                "that conv2d does not fuse"
-            }
+            "oneDNN bf16 kernels on this CPU: {}; fp32 fused, bf16 {}",
+            if bf16 { "yes" } else { "no" },
+            if bf16 { "fused" } else { "unfused" }
         );
-        let x = channels_last(&wavy(&[2, 8, 12, 12], 0.37));
+        // Values beyond 6 too, so ReLU6's upper clamp is exercised.
+        let x = channels_last(&(wavy(&[2, 8, 12, 12], 0.37) * 8.0));
         // A plain kernel and a depthwise one (groups = channels).
         for (w, g) in [
             (wavy(&[6, 8, 3, 3], 0.71), 1),
@@ -97,29 +98,31 @@ mod tests {
         ] {
             let b = wavy(&[w.size()[0]], 0.5);
             let wb = (w.shallow_clone(), b.shallow_clone());
-            let want = x.conv2d(&w, Some(&b), 2, [1, 1], 1, g).relu();
-            let theirs = in_bf16(|| x.conv2d(&w, Some(&b), 2, [1, 1], 1, g).relu());
-            let (y, done) = in_bf16(|| conv2d(&x, &wb, 2, [1, 1], g, true));
-            assert_eq!(
-                done, fuses,
-                "bf16 on the CPU fuses where oneDNN has bf16 kernels"
-            );
-            let (unfused, not_done) = in_bf16(|| convolve(&x, &wb, 2, [1, 1], g, false));
-            assert!(!not_done, "the ReLU is left to the caller where not fused");
-            let relu_after = |y: Tensor, done| if done { y } else { y.relu() };
-            for y in [relu_after(y, done), unfused.relu()] {
-                let y = y.to_kind(tch::Kind::Float);
+            let plain = x.conv2d(&w, Some(&b), 2, [1, 1], 1, g);
+            for activation in [Activation::None, Activation::Relu, Activation::Relu6] {
+                let want = activate(plain.shallow_clone(), activation);
+                let after = |(y, done): (Tensor, bool)| match done {
+                    true => y,
+                    false => activate(y, activation),
+                };
+                // fp32: fused wherever there is an activation, equal within fp32 rounding.
+                let (y, done) = conv2d(&x, &wb, 2, [1, 1], g, activation);
+                assert_eq!(done, activation != Activation::None);
+                let ours = relative(&after((y, done)), &want);
+                assert!(ours < 1e-5, "groups {g} {activation:?}: fp32 {ours:.2e}");
+                // bf16: fused where oneDNN has bf16 kernels, within bf16's own rounding.
+                let theirs =
+                    in_bf16(|| activate(x.conv2d(&w, Some(&b), 2, [1, 1], 1, g), activation));
+                let (y, done) = in_bf16(|| conv2d(&x, &wb, 2, [1, 1], g, activation));
+                assert_eq!(done, bf16 && activation != Activation::None);
+                let y = after((y, done)).to_kind(tch::Kind::Float);
                 assert_eq!(y.size(), want.size());
                 let (ours, theirs) = (relative(&y, &want), relative(&theirs, &want));
-                // bf16's own rounding, as libtorch's bf16 convolution has it.
                 assert!(
                     ours < 5e-2 && ours < 2.0 * theirs + 1e-3,
-                    "groups {g}: {ours:.2e} from fp32 (libtorch's bf16: {theirs:.2e})"
+                    "groups {g} {activation:?}: bf16 {ours:.2e} from fp32 (libtorch's: {theirs:.2e})"
                 );
             }
-            // fp32: libtorch's conv2d, bit for bit, and the ReLU left to the caller.
-            let (y, done) = conv2d(&x, &wb, 2, [1, 1], g, true);
-            assert!(!done && y.equal(&x.conv2d(&w, Some(&b), 2, [1, 1], 1, g)));
         }
     }
 }

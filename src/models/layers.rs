@@ -220,12 +220,11 @@ impl Conv {
         let k = self.kernel();
         let (xs, pad) = match self.padding {
             Padding::Fixed(p) => (xs.shallow_clone(), p),
-            Padding::TfSame => (tf_same_pad(xs, k[0], self.stride), [0, 0]),
+            Padding::TfSame => tf_same_pad(xs, k[0], self.stride),
         };
         let (s, g) = (self.stride, self.groups);
         let mut y = if !train && !records_grad(&self.weight) {
-            let relu = self.activation == Activation::Relu;
-            match fused_conv::conv2d(&xs, &self.folded(), s, pad, g, relu) {
+            match fused_conv::conv2d(&xs, &self.folded(), s, pad, g, self.activation) {
                 (y, true) => return y,
                 (y, false) => y,
             }
@@ -258,7 +257,7 @@ impl Conv {
         match self.activation {
             Activation::None => y,
             Activation::Relu => y.relu_(),
-            Activation::Relu6 => y.relu6(),
+            Activation::Relu6 => y.relu6_(),
         }
     }
 }
@@ -381,15 +380,19 @@ pub fn channels_last(t: &Tensor) -> Tensor {
     t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
-/// TensorFlow 'same' padding for a given input extent (see [`Padding::TfSame`]).
-pub fn tf_same_pad(xs: &Tensor, kernel: i64, stride: i64) -> Tensor {
+/// TensorFlow 'same' padding for an input (see [`Padding::TfSame`]): the convolution's own
+/// symmetric padding, and the input with only the odd pixel (bottom/right) padded by hand, so a
+/// copy of the input is made only where the padding is uneven (stride 2 over an even extent).
+pub fn tf_same_pad(xs: &Tensor, kernel: i64, stride: i64) -> (Tensor, [i64; 2]) {
     let size = xs.size();
-    let pad = |extent: i64| ((extent + stride - 1) / stride - 1) * stride + kernel - extent;
-    let (ph, pw) = (pad(size[2]).max(0), pad(size[3]).max(0));
-    if ph == 0 && pw == 0 {
-        return xs.shallow_clone();
-    }
-    xs.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
+    let pad =
+        |extent: i64| (((extent + stride - 1) / stride - 1) * stride + kernel - extent).max(0);
+    let (ph, pw) = (pad(size[2]), pad(size[3]));
+    let xs = match (ph % 2, pw % 2) {
+        (0, 0) => xs.shallow_clone(),
+        (h, w) => xs.constant_pad_nd([0, w, 0, h]),
+    };
+    (xs, [ph / 2, pw / 2])
 }
 
 /// Global average pool over the spatial dimensions: [B, C, H, W] -> [B, C].
