@@ -7,7 +7,8 @@
 //! the batch norm that data-parallel training synchronises over the ranks, and the switch for
 //! libtorch's bf16 autocast (`csrc/autocast.cpp`), its fused Adam update
 //! (`csrc/fused_adam.cpp`), the small-grid convolution (`csrc/small_grid_conv.cpp`) and the
-//! convolution with its ReLU fused (`csrc/fused_conv.cpp`).
+//! convolution with its activation fused (`csrc/fused_conv.cpp`), and the int8 inference
+//! operations (`csrc/int8.cpp`).
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -40,6 +41,7 @@ fn distributed_bridge(libtorch: &Path) {
         .file("csrc/fused_adam.cpp")
         .file("csrc/small_grid_conv.cpp")
         .file("csrc/fused_conv.cpp")
+        .file("csrc/int8.cpp")
         .file("csrc/guarded.cpp");
     // libtorch's and gloo's headers as system headers: theirs warn under -Wextra (unused
     // parameters by the hundred), graft's own csrc keeps every warning.

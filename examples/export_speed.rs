@@ -16,11 +16,10 @@ fn main() -> anyhow::Result<()> {
     };
     let (batch, passes): (i64, usize) = (batch.parse()?, passes.parse()?);
     graft::engine::set_threads(Some(threads.parse()?));
-    let predictor = Predictor::open(
-        Path::new(run),
-        Device::Cpu,
-        Some(graft::engine::Precision::Fp32),
-    )?;
+    // PRECISION=bf16|int8 times another precision (fp32 by default, what the exports compute).
+    let precision = std::env::var("PRECISION").unwrap_or_else(|_| "fp32".into());
+    let precision = graft::engine::Precision::parse(&precision)?;
+    let predictor = Predictor::open(Path::new(run), Device::Cpu, precision)?;
     let pre = predictor.preprocess();
     let s = pre.size as i64;
     let images = std::fs::read_to_string(list)?

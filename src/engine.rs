@@ -114,6 +114,9 @@ pub enum Precision {
     /// bfloat16 for convolutions and matrix products (libtorch's autocast), float32 for the
     /// rest (batch-norm statistics, losses, optimizer state, the weights themselves).
     Bf16,
+    /// int8 convolutions on a calibrated run (`graft quantize`), for inference on the CPU; the
+    /// head and everything that is not a backbone block in float32.
+    Int8,
 }
 
 impl Precision {
@@ -128,14 +131,16 @@ impl Precision {
         }
     }
 
-    /// `auto` (None: the caller's choice, see [`resolve`](Self::resolve)), `fp32` or `bf16`.
+    /// `auto` (None: the caller's choice, see [`resolve`](Self::resolve)), `fp32`, `bf16` or
+    /// `int8`.
     pub fn parse(spec: &str) -> Result<Option<Self>> {
         match spec.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(None),
             "fp32" | "float32" => Ok(Some(Self::Fp32)),
             "bf16" | "bfloat16" => Ok(Some(Self::Bf16)),
+            "int8" => Ok(Some(Self::Int8)),
             other => Err(crate::error::bad_input(format!(
-                "unknown precision '{other}' (use auto, fp32 or bf16)"
+                "unknown precision '{other}' (use auto, fp32, bf16 or int8)"
             ))),
         }
     }
@@ -150,6 +155,11 @@ impl Precision {
     /// AVX512-BW/VL/DQ or AVX-NE-CONVERT): there libtorch's bf16 convolutions would raise or
     /// fall back to reference loops, so it is a bad-input error that says what is missing.
     pub fn usable_on(self, device: Device) -> Result<Self> {
+        if self == Self::Int8 && device != Device::Cpu {
+            return Err(crate::error::bad_input(
+                "--precision int8 runs on the CPU only; use --device cpu, or fp32/bf16 on a GPU",
+            ));
+        }
         if self == Self::Bf16 && device == Device::Cpu && !onednn_bf16() {
             return Err(crate::error::bad_input(
                 "--precision bf16: this CPU lacks the instructions libtorch's bf16 kernels need (oneDNN: AVX512-BW/VL/DQ or AVX-NE-CONVERT); use --precision fp32 or auto",
@@ -183,7 +193,7 @@ impl Precision {
     pub fn run<T>(self, f: impl FnOnce() -> T) -> T {
         match self {
             Self::Bf16 => in_bf16(f),
-            Self::Fp32 => f(),
+            Self::Fp32 | Self::Int8 => f(),
         }
     }
 }
@@ -193,8 +203,21 @@ impl std::fmt::Display for Precision {
         f.write_str(match self {
             Self::Fp32 => "fp32",
             Self::Bf16 => "bf16",
+            Self::Int8 => "int8",
         })
     }
+}
+
+/// The CPU's model name (/proc/cpuinfo), or "unknown CPU".
+pub fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn cpu_has_bf16() -> bool {

@@ -3,6 +3,7 @@ mod check;
 mod embed;
 mod eval;
 mod export;
+mod quantize;
 mod reports;
 mod serve;
 mod train;
@@ -33,8 +34,9 @@ pub struct Cli {
     /// matrix products in bfloat16), or auto (the default): for a new run or embed, bf16 on a
     /// CPU with bf16 instructions (AVX512-BF16), else fp32; for eval, predict, serve and
     /// --resume, the precision the run trained in, or fp32 where this device has no bf16
-    /// instructions. Export and weight checks always compute in fp32.
-    #[arg(long, global = true, value_name = "auto|fp32|bf16")]
+    /// instructions; int8 (eval, predict and serve of a run calibrated by graft quantize):
+    /// int8 convolutions on the CPU. Export and weight checks always compute in fp32.
+    #[arg(long, global = true, value_name = "auto|fp32|bf16|int8")]
     precision: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -55,6 +57,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify images with a trained run.
     Predict(eval::PredictArgs),
+    /// Calibrate a trained run for --precision int8, kept only if its Test accuracy holds.
+    Quantize(quantize::QuantizeArgs),
     /// Write a trained run as ONNX or TorchScript, for other runtimes.
     Export(export::ExportArgs),
     /// Serve trained runs over HTTP (batching, bounded queues, metrics).
@@ -139,6 +143,11 @@ pub fn run(cli: Cli) -> Result<()> {
     graft::progress::set_narrates(graft::distributed::leads(group));
     match cli.command {
         Command::Weights(cmd) => weights::run(cmd),
+        Command::Embed(_) | Command::Train(_) if asked == Some(Precision::Int8) => {
+            Err(graft::error::bad_input(
+                "--precision int8 is for a trained run's inference (eval, predict, serve): train in fp32 or bf16, then calibrate the run with graft quantize --run RUN",
+            ))
+        }
         Command::Embed(args) => {
             let rt = runtime(device, args.workers, asked, group)?;
             embed::run(args, rt)
@@ -155,6 +164,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => {
             let rt = runtime(device, args.workers, asked, group)?;
             eval::run_predict(args, rt, asked)
+        }
+        Command::Quantize(args) => {
+            let rt = runtime(device, args.workers, Some(Precision::Fp32), group)?;
+            quantize::run(args, rt)
         }
         Command::Check(args) => check::run(args),
         Command::Export(args) => export::run(args),

@@ -4,6 +4,7 @@
 //! and Test scores.
 pub mod embed;
 pub mod predict;
+pub mod quantize;
 pub mod score;
 
 use crate::data::images::Preprocess;
@@ -99,6 +100,12 @@ impl Predictor {
     /// Logits of u8 pixels [B, 3, S, S].
     pub fn logits(&self, pixels: &Tensor) -> Tensor {
         logits(&self.trained.model, pixels, self.device)
+    }
+
+    /// The same run computing its backbone in int8 from now on (see [`quantize`]).
+    pub fn quantize(&mut self, int8: crate::models::int8::Quantized) {
+        self.trained.model.backbone.int8 = Some(int8);
+        self.trained.precision = (Precision::Int8, None);
     }
 
     /// Class probabilities of u8 pixels [B, 3, S, S].

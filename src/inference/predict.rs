@@ -55,7 +55,7 @@ pub fn eval(
 }
 
 /// The Test images of the run itself, labelled by its classes.
-fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
+pub(crate) fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
     let folder = RunFolder::new(run);
     let (test, classes) = match folder.read_split()? {
         Some(split) => (split.test_items()?, split.classes),

@@ -223,6 +223,9 @@ impl Classifier {
 
     /// Logits of u8 pixels [B, 3, H, W], in inference mode.
     pub fn forward(&self, pixels: &Tensor) -> Tensor {
+        if self.backbone.int8.is_some() {
+            return tch::no_grad(|| self.head(&self.backbone.features(pixels), None));
+        }
         self.forward_from_frozen(&self.frozen_features(pixels), Pass::INFERENCE)
     }
 

@@ -4,7 +4,7 @@
 //! and the stems' outputs are the networks' largest. Elsewhere (CUDA, bf16 on a CPU without
 //! AVX512-BW/VL/DQ or AVX-NE-CONVERT, where oneDNN's bf16 kernel refuses to run) libtorch's
 //! conv2d, the activation left to the caller.
-use super::layers::Activation;
+use super::activation::Activation;
 use crate::engine::{BridgeMessage, bridge_tensor};
 use std::ffi::c_void;
 use tch::Tensor;

@@ -2,22 +2,12 @@
 //! (the batch norm folded into the convolution for inference), and pooling. Each keeps the
 //! parameters its forward pass uses, so the same values describe the network (summary, graph,
 //! export) and run it.
+pub use super::activation::Activation;
 use super::pass::Pass;
 use super::{fused_conv, small_grid_conv};
 use std::sync::Mutex;
 use tch::Tensor;
 use tch::nn;
-
-/// The non-linearity after a convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// None (a linear projection).
-    None,
-    /// max(x, 0).
-    Relu,
-    /// min(max(x, 0), 6).
-    Relu6,
-}
 
 /// How a convolution pads its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,9 +370,8 @@ pub fn channels_last(t: &Tensor) -> Tensor {
     t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
-/// TensorFlow 'same' padding for an input (see [`Padding::TfSame`]): the convolution's own
-/// symmetric padding, and the input with only the odd pixel (bottom/right) padded by hand, so a
-/// copy of the input is made only where the padding is uneven (stride 2 over an even extent).
+/// TensorFlow 'same' padding (see [`Padding::TfSame`]): the convolution's symmetric padding,
+/// and the input with only an odd pixel (bottom/right) padded here, a copy only then.
 pub fn tf_same_pad(xs: &Tensor, kernel: i64, stride: i64) -> (Tensor, [i64; 2]) {
     let size = xs.size();
     let pad =

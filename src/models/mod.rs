@@ -4,8 +4,10 @@
 //!
 //! Adding a backbone: one model file that defines its `BackboneSpec`s, plus its line in
 //! `backbones!` below.
+pub mod activation;
 pub mod classifier;
 pub mod fused_conv;
+pub mod int8;
 pub mod layers;
 pub mod net;
 pub mod pass;
@@ -155,6 +157,8 @@ pub struct Backbone {
     pub imagenet_top: Option<nn::Linear>,
     /// The number format its convolutions and matrix products run in.
     pub precision: Precision,
+    /// Its int8 form, when it runs in int8 (inference only; see [`int8`]).
+    pub int8: Option<int8::Quantized>,
 }
 
 /// `t` as float32 (the same tensor, and no traced op, when it is already).
@@ -179,6 +183,7 @@ impl Backbone {
             blocks: (arch.blocks)(p),
             imagenet_top,
             precision,
+            int8: None,
         }
     }
 
@@ -220,6 +225,9 @@ impl Backbone {
 
     /// Pixels to pooled features [B, feature_dim], in inference mode, as float32.
     pub fn features(&self, pixels: &Tensor) -> Tensor {
+        if let Some(q) = &self.int8 {
+            return q.pooled(&self.blocks, &self.normalize(pixels));
+        }
         let x = self.forward_blocks(
             &self.normalize(pixels),
             0,

@@ -5,6 +5,7 @@ pub mod candidates;
 pub mod config;
 pub mod dataset_summary;
 pub mod history;
+pub mod int8;
 pub mod outcome;
 
 use crate::data::dataset::SplitFile;
@@ -283,6 +284,11 @@ pub fn load(run: &Path, device: Device, asked: Option<Precision>) -> Result<Trai
     folder.read_weights(&folder.model(), &vs)?;
     crate::models::place(&mut vs, device);
     vs.freeze(); // inference only
+    if precision.0 == Precision::Int8 {
+        let ranges = folder.read_int8()?.ranges;
+        let int8 = crate::models::int8::Quantized::new(&model.backbone.blocks, &ranges)?;
+        model.backbone.int8 = Some(int8);
+    }
     Ok(TrainedModel {
         vs,
         model,

@@ -238,12 +238,17 @@ fn run_precision(cfg: &TrainConfig, opts: &TrainOptions, resume: bool) -> Result
     } else {
         (opts.runtime.precision, None)
     };
+    if precision == Precision::Int8 {
+        return Err(crate::error::bad_input(
+            "--precision int8 is for a trained run's inference: train in fp32 or bf16, then graft quantize --run RUN",
+        ));
+    }
     match (precision, why) {
         (p, Some(why)) => say!("graft: precision: {p} ({why})"),
         (Precision::Bf16, None) => say!(
             "graft: precision: bf16 (convolutions and matrix products in bfloat16; --precision fp32 for float32)"
         ),
-        (Precision::Fp32, None) => say!("graft: precision: fp32"),
+        (Precision::Fp32 | Precision::Int8, None) => say!("graft: precision: fp32"),
     }
     Ok(precision)
 }
