@@ -1,4 +1,4 @@
-"""The other side of bench/export.sh: images/s of onnxruntime (CPU) on an exported ONNX model
+"""The other side of bench/cpu.sh's forward pass: images/s of onnxruntime (CPU) on an exported ONNX model
 and of PyTorch on the exported TorchScript module, on the pixels graft timed itself on.
 Usage: export_runtimes.py onnx|torchscript|pytorch-best MODEL PIXELS.npy BATCH PASSES THREADS
 pytorch-best: the TorchScript module at PyTorch's best CPU settings, the faster of as loaded and

@@ -1,4 +1,4 @@
-//! graft's side of bench/export.sh: the forward pass of a trained run (`Predictor::logits`, what
+//! graft's side of bench/cpu.sh's forward pass: the forward pass of a trained run (`Predictor::logits`, what
 //! `graft predict` runs) on preprocessed images, timed without decoding; the same pixels are
 //! written for the other runtimes.
 //! Usage: cargo run --release --example export_speed -- RUN LIST BATCH PASSES THREADS PIXELS.npy

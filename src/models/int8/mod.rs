@@ -4,29 +4,20 @@
 //! gets one quint8 scale and zero point, each convolution kernel is quantized per output channel
 //! to int8 (with the batch norm folded in first), and the blocks run on libtorch's x86 quantized
 //! kernels. The last block's output is pooled in float32 for the head.
+pub mod calibrate;
 pub mod ops;
+mod walk;
+
+pub use calibrate::{Calibrator, Range};
 
 use super::layers::{Activation, Conv, Padding, Pool, global_avg_pool, tf_same_pad};
-use super::net::{Block, Layer};
-use super::pass::Pass;
+use super::net::Block;
 use anyhow::{Result, ensure};
 use ops::{Packed, QParams, add, cat};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tch::{Kind, Tensor};
-
-/// The range one activation took over the calibration images (the mean over batches of each
-/// batch's minimum and maximum: a single outlier does not stretch the scale).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Range {
-    /// Where: `input`, a convolution's name, or `<block>.concat` / `<block>.sum`.
-    pub at: String,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-}
+use walk::{Labels, Steps, walk};
 
 /// The largest quint8 activation: 255 where the CPU multiplies bytes with VNNI, else 127, since
 /// fbgemm's AVX2 kernel sums pairs of u8 x s8 products in 16 bits, which 8-bit activations can
@@ -45,181 +36,6 @@ pub fn qparams(min: f64, max: f64, qmax: i64) -> QParams {
     let scale = ((hi - lo) / qmax as f64).max(1e-8);
     let zero_point = ((-lo / scale).round() as i64).clamp(0, qmax);
     QParams { scale, zero_point }
-}
-
-/// What a walk over a backbone's layer trees does at each node. Convolutions, concatenations
-/// and residual sums each get the next slot: their outputs are the activations quantized on
-/// their own.
-trait Steps {
-    type T;
-    fn conv(&mut self, slot: usize, conv: &Conv, x: &Self::T) -> Self::T;
-    fn pool(&mut self, pool: &Pool, x: &Self::T) -> Self::T;
-    fn cat(&mut self, slot: usize, parts: Vec<Self::T>) -> Self::T;
-    fn add(&mut self, slot: usize, a: Self::T, b: &Self::T) -> Self::T;
-    fn same(&self, x: &Self::T) -> Self::T;
-}
-
-struct Walk<'s, S> {
-    steps: &'s mut S,
-    labels: Vec<String>,
-    block: String,
-}
-
-impl<S: Steps> Walk<'_, S> {
-    fn slot(&mut self, label: String) -> usize {
-        self.labels.push(label);
-        self.labels.len() - 1
-    }
-
-    fn layer(&mut self, l: &Layer, x: &S::T) -> S::T {
-        match l {
-            Layer::Conv(c) => {
-                let s = self.slot(c.name().to_string());
-                self.steps.conv(s, c, x)
-            }
-            Layer::Pool(p) => self.steps.pool(p, x),
-            Layer::Seq(layers) => {
-                let mut x = self.steps.same(x);
-                for l in layers {
-                    x = self.layer(l, &x);
-                }
-                x
-            }
-            Layer::Concat(_) => {
-                let parts = self.parts(l, x);
-                let s = self.slot(format!("{}.concat", self.block));
-                self.steps.cat(s, parts)
-            }
-            Layer::Residual(body) => {
-                let y = self.layer(body, x);
-                let s = self.slot(format!("{}.sum", self.block));
-                self.steps.add(s, y, x)
-            }
-        }
-    }
-
-    /// As `Layer::parts`: nested concatenations give their parts to the outer one.
-    fn parts(&mut self, l: &Layer, x: &S::T) -> Vec<S::T> {
-        match l {
-            Layer::Concat(branches) => branches.iter().flat_map(|b| self.parts(b, x)).collect(),
-            Layer::Seq(layers) => match layers.split_last() {
-                Some((last, init)) => {
-                    let mut x = self.steps.same(x);
-                    for l in init {
-                        x = self.layer(l, &x);
-                    }
-                    self.parts(last, &x)
-                }
-                None => vec![self.steps.same(x)],
-            },
-            other => vec![self.layer(other, x)],
-        }
-    }
-}
-
-/// Runs `steps` over `blocks` from `x`: the output and the slots' labels.
-fn walk<S: Steps>(blocks: &[Block], x: &S::T, steps: &mut S) -> (S::T, Vec<String>) {
-    let mut w = Walk {
-        steps,
-        labels: Vec::new(),
-        block: String::new(),
-    };
-    let mut x = w.steps.same(x);
-    for b in blocks {
-        w.block = b.name.clone();
-        x = w.layer(&b.layer, &x);
-    }
-    (x, w.labels)
-}
-
-/// The slots' labels alone.
-struct Labels;
-
-impl Steps for Labels {
-    type T = ();
-    fn conv(&mut self, _: usize, _: &Conv, _: &()) {}
-    fn pool(&mut self, _: &Pool, _: &()) {}
-    fn cat(&mut self, _: usize, _: Vec<()>) {}
-    fn add(&mut self, _: usize, _: (), _: &()) {}
-    fn same(&self, _: &()) {}
-}
-
-/// The float32 network, noting each slot's minimum and maximum.
-struct Observe<'a>(&'a mut Vec<(f64, f64)>);
-
-impl Observe<'_> {
-    fn note(&mut self, slot: usize, y: Tensor) -> Tensor {
-        if self.0.len() <= slot {
-            self.0.resize(slot + 1, (0.0, 0.0));
-        }
-        let (lo, hi) = (y.min().double_value(&[]), y.max().double_value(&[]));
-        self.0[slot].0 += lo;
-        self.0[slot].1 += hi;
-        y
-    }
-}
-
-impl Steps for Observe<'_> {
-    type T = Tensor;
-    fn conv(&mut self, slot: usize, conv: &Conv, x: &Tensor) -> Tensor {
-        self.note(slot, conv.forward(x, Pass::INFERENCE))
-    }
-    fn pool(&mut self, pool: &Pool, x: &Tensor) -> Tensor {
-        pool.forward(x)
-    }
-    fn cat(&mut self, slot: usize, parts: Vec<Tensor>) -> Tensor {
-        self.note(slot, Tensor::cat(&parts, 1))
-    }
-    fn add(&mut self, slot: usize, a: Tensor, b: &Tensor) -> Tensor {
-        self.note(slot, a + b)
-    }
-    fn same(&self, x: &Tensor) -> Tensor {
-        x.shallow_clone()
-    }
-}
-
-/// Gathers the activations' ranges over batches of calibration images.
-#[derive(Debug, Default)]
-pub struct Calibrator {
-    sums: Vec<(f64, f64)>,
-    input: (f64, f64),
-    batches: usize,
-    images: usize,
-}
-
-impl Calibrator {
-    /// Runs `blocks` (float32) on a batch `x` of the network's (normalized) input, noting the
-    /// ranges.
-    pub fn observe(&mut self, blocks: &[Block], x: &Tensor) {
-        tch::no_grad(|| {
-            self.input.0 += x.min().double_value(&[]);
-            self.input.1 += x.max().double_value(&[]);
-            let _ = walk(blocks, x, &mut Observe(&mut self.sums));
-        });
-        self.batches += 1;
-        self.images += x.size()[0] as usize;
-    }
-
-    /// Images observed so far.
-    pub fn images(&self) -> usize {
-        self.images
-    }
-
-    /// The ranges noted, `input` first, then the slots in the order the network reaches them.
-    pub fn ranges(&self, blocks: &[Block]) -> Vec<Range> {
-        let n = self.batches.max(1) as f64;
-        let (_, labels) = walk(blocks, &(), &mut Labels);
-        let input = std::iter::once(("input".to_string(), self.input));
-        let slots = labels.into_iter().zip(self.sums.iter().copied());
-        input
-            .chain(slots)
-            .map(|(at, (lo, hi))| Range {
-                at,
-                min: lo / n,
-                max: hi / n,
-            })
-            .collect()
-    }
 }
 
 /// Packed int8 kernels by slot and padding.
@@ -259,25 +75,10 @@ impl Quantized {
             expected.len()
         );
         let qmax = activation_max();
-        let mut slots = Vec::with_capacity(labels.len());
-        let mut convs = Vec::new();
-        blocks.iter().for_each(|b| {
-            b.layer.visit(&mut |l| {
-                if let Layer::Conv(c) = l {
-                    convs.push(c);
-                }
-            })
-        });
-        let activations: HashMap<&str, Activation> =
-            convs.iter().map(|c| (c.name(), c.activation())).collect();
-        for r in &ranges[1..] {
-            // ReLU6's clamp is the range's top: values above 6 saturate there.
-            let max = match activations.get(r.at.as_str()) {
-                Some(Activation::Relu6) => r.max.min(6.0),
-                _ => r.max,
-            };
-            slots.push(qparams(r.min, max, qmax));
-        }
+        let slots = ranges[1..]
+            .iter()
+            .map(|r| qparams(r.min, r.max, qmax))
+            .collect();
         Ok(Self {
             input: qparams(ranges[0].min, ranges[0].max, qmax),
             slots,
