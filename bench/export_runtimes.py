@@ -22,50 +22,34 @@ def main():
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-        def run(x):
-            session.run(["logits"], {"image": x})
-    elif kind == "pytorch-best":
-        import torch
-
-        torch.set_num_threads(threads)
-        loaded = torch.jit.load(model).eval()
-        optimized = torch.jit.optimize_for_inference(torch.jit.freeze(loaded))
-        batches = [torch.from_numpy(b).contiguous(memory_format=torch.channels_last) for b in batches]
-        rates = [timed(lambda x, m=m: m(x), batches, passes, len(pixels), torch) for m in (loaded, optimized)]
-        print(f"{max(rates):.2f}")
-        return
+        rate = timed(lambda x: session.run(["logits"], {"image": x}), batches, passes)
     else:
         import torch
 
         torch.set_num_threads(threads)
-        module = torch.jit.load(model)
-        batches = [torch.from_numpy(b) for b in batches]
+        module = torch.jit.load(model).eval()
+        if kind == "pytorch-best":
+            cl = torch.channels_last
+            batches = [torch.from_numpy(b).contiguous(memory_format=cl) for b in batches]
+            modules = [module, torch.jit.optimize_for_inference(torch.jit.freeze(module))]
+        else:
+            batches = [torch.from_numpy(b) for b in batches]
+            modules = [module]
+        with torch.no_grad():
+            rate = max(timed(m, batches, passes) for m in modules)
+    print(f"{rate:.2f}")
 
-        def run(x):
-            with torch.no_grad():
-                module(x)
 
-    # One pass to warm up (TorchScript's profiling executor optimizes after the first runs).
+def timed(run, batches, passes):
+    """images/s of `run` over the batches, after one warm-up pass (TorchScript's profiling
+    executor optimizes after the first runs)."""
     for b in batches:
         run(b)
     start = time.perf_counter()
     for _ in range(passes):
         for b in batches:
             run(b)
-    print(f"{len(pixels) * passes / (time.perf_counter() - start):.2f}")
-
-
-def timed(run, batches, passes, n, torch):
-    """images/s of `run` over the batches, after one warm-up pass."""
-    with torch.no_grad():
-        for b in batches:
-            run(b)
-        start = time.perf_counter()
-        for _ in range(passes):
-            for b in batches:
-                run(b)
-    return n * passes / (time.perf_counter() - start)
+    return sum(len(b) for b in batches) * passes / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -46,16 +46,6 @@ fn graft(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }

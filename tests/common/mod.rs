@@ -123,3 +123,14 @@ pub fn torchrun(nproc: usize) -> std::process::Command {
     ]);
     cmd
 }
+
+/// The standard output of a command that must have succeeded (else both outputs, in the panic).
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
