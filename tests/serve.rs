@@ -179,9 +179,11 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// `graft predict --json` on `images`: per image, (class, probability) most probable first.
-fn graft_predict(images: &[PathBuf], k: usize) -> Vec<Vec<(String, f64)>> {
+/// `graft predict --json` on `images` in `precision`: per image, (class, probability) most
+/// probable first.
+fn graft_predict(images: &[PathBuf], k: usize, precision: &str) -> Vec<Vec<(String, f64)>> {
     let out = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["--precision", precision])
         .args(["predict", "--json", "--top-k", &k.to_string(), "--run"])
         .arg(trained_run())
         .args(images)
@@ -235,10 +237,48 @@ async fn post_image(c: &reqwest::Client, url: &str, bytes: Vec<u8>) -> reqwest::
         .unwrap()
 }
 
+/// A run calibrated for int8 (the gate opened wide: this is about serving, not the check)
+/// answers over HTTP what `graft predict` answers in int8.
+#[test]
+fn int8_answers_equal_graft_predict_in_int8() {
+    let out = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(["quantize", "--images", "64", "--tolerance", "100", "--run"])
+        .arg(trained_run())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = test_images(3);
+    let want = graft_predict(&images, 3, "int8");
+    let service = Service::start(&["--precision", "int8"]);
+    let ready = service
+        .log
+        .iter()
+        .find(|l| l["event"] == "model_ready")
+        .cloned();
+    let said = ready
+        .map(|l| l["precision"].to_string())
+        .unwrap_or_default();
+    assert!(said.contains("int8"), "model_ready says {said}");
+    let url = service.url("/v1/models/fruits/predict");
+    runtime().block_on(async {
+        let c = client();
+        for (i, image) in images.iter().enumerate() {
+            let r = post_image(&c, &url, std::fs::read(image).unwrap()).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            assert_same(&classes_of(&v["predictions"]), &want[i], "int8");
+        }
+    });
+}
+
 #[test]
 fn predictions_equal_graft_predict_for_raw_base64_and_multipart_bodies() {
     let images = test_images(3);
-    let want = graft_predict(&images, 3);
+    let want = graft_predict(&images, 3, "auto");
     let bytes: Vec<Vec<u8>> = images.iter().map(|p| std::fs::read(p).unwrap()).collect();
     let mut service = Service::start(&[]);
     let url = service.url("/v1/models/fruits/predict");
@@ -750,7 +790,7 @@ async fn burst(
 #[test]
 fn two_hundred_concurrent_requests_are_all_answered_and_share_forward_passes() {
     let images = test_images(3);
-    let want = graft_predict(&images, 3);
+    let want = graft_predict(&images, 3, "auto");
     let bytes: Vec<Vec<u8>> = images.iter().map(|p| std::fs::read(p).unwrap()).collect();
     let mut service = Service::start(&["--queue", "256"]);
     let url = service.url("/v1/models/fruits/predict");

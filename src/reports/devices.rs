@@ -34,6 +34,9 @@ pub struct CpuInfo {
     pub extensions: Vec<String>,
     /// What `--precision auto` picks on this CPU.
     pub auto_precision: crate::engine::Precision,
+    /// The largest activation `--precision int8` uses here (255 with AVX512-VNNI, else 127),
+    /// or None where this libtorch has no x86 quantized engine.
+    pub int8_activation_max: Option<i64>,
 }
 
 /// What the linked libtorch was built with.
@@ -134,6 +137,8 @@ fn cpu() -> CpuInfo {
         logical,
         torch_threads: crate::engine::threads(),
         auto_precision: crate::engine::Precision::auto(tch::Device::Cpu),
+        int8_activation_max: crate::models::int8::ops::available()
+            .then(crate::models::int8::activation_max),
         extensions,
     }
 }
@@ -235,7 +240,7 @@ pub fn render_text(d: &Devices) -> String {
     let c = &d.cpu;
     let mut s = format!(
         "CPU   {}\n      {} cores, {} logical processors; libtorch uses {} threads\n      \
-extensions: {}\n      precision: {} (--precision auto)\n",
+extensions: {}\n      precision: {} (--precision auto); int8: {}\n",
         c.model,
         c.cores,
         c.logical,
@@ -245,7 +250,12 @@ extensions: {}\n      precision: {} (--precision auto)\n",
         } else {
             c.extensions.join(" ")
         },
-        c.auto_precision
+        c.auto_precision,
+        match c.int8_activation_max {
+            Some(255) => "activations 0..255 (AVX512-VNNI)",
+            Some(_) => "activations 0..127 (no AVX512-VNNI)",
+            None => "unavailable (this libtorch has no x86 quantized engine)",
+        }
     );
     let l = &d.libtorch;
     s += &format!(
