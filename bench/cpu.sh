@@ -2,8 +2,8 @@
 # graft's inference on this CPU against what a user would run instead, per backbone at its
 # native size: images/s of graft fp32, bf16 (where the CPU has AVX512-BF16) and int8 (a demo run
 # calibrated by graft quantize), PyTorch at its best (TorchScript export, the faster of as
-# loaded and frozen + optimize_for_inference, channels-last) and onnxruntime fp32 on graft's ONNX
-# export. Forward only on the same preprocessed images (batch 16), then end to end over a folder
+# loaded and frozen + optimize_for_inference, channels-last) and onnxruntime on graft's ONNX
+# export (fp32, and int8 from `graft export --int8` where the run calibrated). Forward only on the same preprocessed images (batch 16), then end to end over a folder
 # of photos (decode + resize + forward: graft predict against onnxruntime + Pillow in one Python
 # thread). Then the forward pass's GFLOP per image against this CPU's fp32 peak (cores x 2 FMA
 # units x lanes x 2 x clock: an estimate, the clock from /proc/cpuinfo).
@@ -38,18 +38,24 @@ for spec in inception-v3:299 efficientnet-lite0:224; do
     $graft export "$run" --format onnx --out "$tmp/m.onnx" >/dev/null
     $graft export "$run" --format torchscript --out "$tmp/m.pt" >/dev/null
     precisions="fp32"; has avx512_bf16 && precisions="$precisions bf16"
-    if quant=$($graft quantize --run "$run" 2>&1); then precisions="$precisions int8"; fi
+    rm -f "$tmp/m-int8.onnx"
+    if quant=$($graft quantize --run "$run" 2>&1); then
+        precisions="$precisions int8"
+        $graft export "$run" --format onnx --int8 --out "$tmp/m-int8.onnx" >/dev/null
+    fi
     echo "== $backbone at $size px; graft quantize: $(echo "$quant" | tail -1)"
-    declare -A g=(); o=(); t=()
+    declare -A g=(); o=(); t=(); q=()
     for _ in $(seq "$ROUNDS"); do
         for p in $precisions; do
             g[$p]="${g[$p]:-} $(PRECISION=$p ./target/release/examples/export_speed "$run" "$tmp/list" 16 3 "$THREADS" "$tmp/pixels.npy")"
         done
         o+=("$($py bench/export_runtimes.py onnx "$tmp/m.onnx" "$tmp/pixels.npy" 16 3 "$THREADS")")
+        [ -f "$tmp/m-int8.onnx" ] && q+=("$($py bench/export_runtimes.py onnx "$tmp/m-int8.onnx" "$tmp/pixels.npy" 16 3 "$THREADS")")
         t+=("$($py bench/export_runtimes.py pytorch-best "$tmp/m.pt" "$tmp/pixels.npy" 16 3 "$THREADS")")
     done
     ob=$(best "${o[@]}"); tb=$(best "${t[@]}"); gf=$(best ${g[fp32]})
     printf 'forward     onnxruntime fp32 %7.1f img/s | PyTorch best %7.1f img/s\n' "$ob" "$tb"
+    [ ${#q[@]} -gt 0 ] && printf 'forward     onnxruntime int8 (graft export --int8) %7.1f img/s\n' "$(best "${q[@]}")"
     for p in $precisions; do
         gb=$(best ${g[$p]})
         printf 'forward     graft %-4s %7.1f img/s: %s onnxruntime, %s PyTorch best, %s graft fp32\n' \

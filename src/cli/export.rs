@@ -25,6 +25,9 @@ pub struct ExportArgs {
     /// Take uint8 [N, H, W, 3] RGB images of any size and resize them inside the model.
     #[arg(long)]
     pub with_preprocessing: bool,
+    /// ONNX in int8 (QDQ form) with the run's calibration from graft quantize.
+    #[arg(long)]
+    pub int8: bool,
 }
 
 pub fn run(a: ExportArgs) -> Result<()> {
@@ -35,6 +38,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
         },
         batch: a.batch,
         preprocessing: a.with_preprocessing,
+        int8: a.int8,
     };
     let e = export::export(&a.run, a.out.as_deref(), opts)?;
     let m = &e.metadata;

@@ -38,6 +38,12 @@ pub fn qparams(min: f64, max: f64, qmax: i64) -> QParams {
     QParams { scale, zero_point }
 }
 
+/// Each activation's scale and zero point on this CPU, from its calibrated range.
+pub fn activation_params(ranges: &[Range]) -> Vec<QParams> {
+    let qmax = activation_max();
+    ranges.iter().map(|r| qparams(r.min, r.max, qmax)).collect()
+}
+
 /// Packed int8 kernels by slot and padding.
 type Kernels = HashMap<(usize, [i64; 2]), Arc<Packed>>;
 
@@ -74,13 +80,9 @@ impl Quantized {
             found.len(),
             expected.len()
         );
-        let qmax = activation_max();
-        let slots = ranges[1..]
-            .iter()
-            .map(|r| qparams(r.min, r.max, qmax))
-            .collect();
+        let mut slots = activation_params(ranges);
         Ok(Self {
-            input: qparams(ranges[0].min, ranges[0].max, qmax),
+            input: slots.remove(0),
             slots,
             packed: Mutex::new(HashMap::new()),
         })
