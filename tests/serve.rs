@@ -189,12 +189,7 @@ fn graft_predict(images: &[PathBuf], k: usize, precision: &str) -> Vec<Vec<(Stri
         .args(images)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&ok(out)).unwrap();
     v.as_array()
         .unwrap()
         .iter()
@@ -241,16 +236,11 @@ async fn post_image(c: &reqwest::Client, url: &str, bytes: Vec<u8>) -> reqwest::
 /// answers over HTTP what `graft predict` answers in int8.
 #[test]
 fn int8_answers_equal_graft_predict_in_int8() {
-    let out = Command::new(env!("CARGO_BIN_EXE_graft"))
+    ok(Command::new(env!("CARGO_BIN_EXE_graft"))
         .args(["quantize", "--images", "64", "--tolerance", "100", "--run"])
         .arg(trained_run())
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap());
     let images = test_images(3);
     let want = graft_predict(&images, 3, "int8");
     let service = Service::start(&["--precision", "int8"]);

@@ -46,37 +46,33 @@ pub fn quantize(model: &mut ModelProto, ranges: &[Range]) -> Result<()> {
         .map(|t| (t.name().to_string(), t))
         .collect();
     let mut nodes = Vec::with_capacity(graph.node.len() * 2);
-    // What each float value is now called (its DequantizeLinear's output), and its parameters.
-    let mut renamed: HashMap<String, (String, QParams)> = HashMap::new();
+    // What each quantized value is now called (its DequantizeLinear's output), and the
+    // parameters of each such output.
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut dequantized: HashMap<String, QParams> = HashMap::new();
     for mut node in graph.node.drain(..) {
         for input in node.input.iter_mut() {
-            if let Some((name, _)) = renamed.get(input) {
+            if let Some(name) = renamed.get(input) {
                 *input = name.clone();
             }
         }
+        let x = dequantized.get(&node.input[0]).copied();
         if node.op_type() == "Conv" {
-            let x = renamed
-                .values()
-                .find(|(name, _)| *name == node.input[0])
-                .map(|(_, q)| *q)
-                .with_context(|| format!("{}: its input is not quantized", node.name()))?;
+            let x = x.with_context(|| format!("{}: its input is not quantized", node.name()))?;
             kernel(&mut node, x, &mut initializers, &mut nodes)?;
         }
         let out = node.output[0].clone();
-        let pool = matches!(node.op_type(), "MaxPool" | "AveragePool");
         let q = match quantized.get(&out) {
             Some(q) => Some(*q),
             // A pool passes its input's parameters on, as graft's int8 pools do.
-            None if pool => renamed
-                .values()
-                .find(|(n, _)| *n == node.input[0])
-                .map(|v| v.1),
+            None if matches!(node.op_type(), "MaxPool" | "AveragePool") => x,
             None => None,
         };
         nodes.push(node);
         if let Some(q) = q {
             let dq = qdq(&out, q, &mut initializers, &mut nodes);
-            renamed.insert(out, (dq, q));
+            dequantized.insert(dq.clone(), q);
+            renamed.insert(out, dq);
         }
     }
     graph.node = nodes;
@@ -161,12 +157,11 @@ fn kernel(
         .flat_map(|(v, s)| ((*v as f64 / (x.scale * s)).round_ties_even() as i32).to_le_bytes())
         .collect();
     let n = [channels as i64];
-    let f32s = |v: Vec<f64>| {
+    let f32s = |v: &[f64]| {
         v.iter()
             .flat_map(|s| (*s as f32).to_le_bytes())
             .collect::<Vec<u8>>()
     };
-    let w_scales: Vec<f64> = scales.clone();
     let b_scales: Vec<f64> = scales.iter().map(|s| s * x.scale).collect();
     let names = |base: &str| {
         (
@@ -179,13 +174,16 @@ fn kernel(
     let (wi, ws, wz, wf) = names(&w_name);
     let (bi, bs, bz, bf) = names(&b_name);
     inits.insert(wi.clone(), tensor(&wi, &w.dims, DataType::Int8, q));
-    inits.insert(ws.clone(), tensor(&ws, &n, DataType::Float, f32s(w_scales)));
+    inits.insert(ws.clone(), tensor(&ws, &n, DataType::Float, f32s(&scales)));
     inits.insert(
         wz.clone(),
         tensor(&wz, &n, DataType::Int8, vec![0; channels]),
     );
     inits.insert(bi.clone(), tensor(&bi, &n, DataType::Int32, bias));
-    inits.insert(bs.clone(), tensor(&bs, &n, DataType::Float, f32s(b_scales)));
+    inits.insert(
+        bs.clone(),
+        tensor(&bs, &n, DataType::Float, f32s(&b_scales)),
+    );
     inits.insert(
         bz.clone(),
         tensor(&bz, &n, DataType::Int32, vec![0; 4 * channels]),

@@ -55,13 +55,24 @@ pub fn eval(
 }
 
 /// The Test images of the run itself, labelled by its classes.
-pub(crate) fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
+fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<Item>> {
+    run_parts(run, predictor).map(|(_, test)| test)
+}
+
+/// The run's own training images and its Test images labelled by its classes, from one read of
+/// the split graft made and saved (or of the dataset's own parts).
+pub(crate) fn run_parts(run: &Path, predictor: &Predictor) -> Result<(Vec<PathBuf>, Vec<Item>)> {
     let folder = RunFolder::new(run);
-    let (test, classes) = match folder.read_split()? {
-        Some(split) => (split.test_items()?, split.classes),
+    let (train, test, classes) = match folder.read_split()? {
+        Some(split) => {
+            let test = split.test_items()?;
+            let train = split.train.into_iter().map(|(p, _)| p).collect();
+            (train, test, split.classes)
+        }
         None => {
             let data = predictor.config().load_dataset()?;
-            (data.test.unwrap_or_default(), data.classes)
+            let train = data.train.into_iter().map(|i| i.path).collect();
+            (train, data.test.unwrap_or_default(), data.classes)
         }
     };
     if test.is_empty() {
@@ -71,7 +82,8 @@ pub(crate) fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<It
         )));
     }
     // Labels by name: the order of the run's classes.json rules.
-    test.into_iter()
+    let test = test
+        .into_iter()
         .map(|item| {
             let name = &classes[item.label];
             let label = predictor
@@ -86,7 +98,8 @@ pub(crate) fn run_test_items(run: &Path, predictor: &Predictor) -> Result<Vec<It
                 })?;
             Ok(Item { label, ..item })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((train, test))
 }
 
 /// A class and its probability.

@@ -34,7 +34,8 @@ pub fn quantize(
         ));
     }
     let mut predictor = Predictor::open(run, Device::Cpu, Some(Precision::Fp32))?;
-    let paths = calibration_paths(run, &predictor, images)?;
+    let (train, items) = predict::run_parts(run, &predictor)?;
+    let paths = calibration_paths(run, &train, images)?;
     let mut calibrator = Calibrator::default();
     let order = (0..paths.len()).collect();
     let pre = predictor.preprocess();
@@ -48,7 +49,6 @@ pub fn quantize(
         calibrator.observe(&backbone.blocks, &backbone.normalize(&batch.pixels));
     }
     let ranges = calibrator.ranges(&predictor.model().backbone.blocks);
-    let items = predict::run_test_items(run, &predictor)?;
     let set = Labelled::from_items(&items);
     let classes = predictor.classes().to_vec();
     let mut score = |p: &Predictor| -> Result<f64> {
@@ -95,15 +95,8 @@ pub fn refusal(check: &Int8Check) -> Option<String> {
     })
 }
 
-/// Up to `n` of the run's training images, evenly spread over them (so over its classes).
-fn calibration_paths(run: &Path, predictor: &Predictor, n: usize) -> Result<Vec<PathBuf>> {
-    let all: Vec<PathBuf> = match RunFolder::new(run).read_split()? {
-        Some(split) => split.train.into_iter().map(|(p, _)| p).collect(),
-        None => {
-            let data = predictor.config().load_dataset()?;
-            data.train.into_iter().map(|i| i.path).collect()
-        }
-    };
+/// Up to `n` of the run's training images `all`, evenly spread over them (so over its classes).
+fn calibration_paths(run: &Path, all: &[PathBuf], n: usize) -> Result<Vec<PathBuf>> {
     if all.is_empty() {
         return Err(bad_input(format!(
             "{}: the run lists no training images to calibrate int8 on",
